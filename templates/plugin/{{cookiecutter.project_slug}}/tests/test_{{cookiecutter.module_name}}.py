@@ -1,0 +1,52 @@
+"""Tests for the {{ cookiecutter.kind }} '{{ cookiecutter.component_name }}': vlkd's contract kit plus
+a check that the installed entry point registers it."""
+import vlkd_core
+from vlkd_core import testing
+
+
+def test_registered_through_entry_point():
+    vlkd_core.reset_plugin_manager()
+    info = vlkd_core.get_plugin_manager().plugins["{{ cookiecutter.plugin_name }}"]
+    assert info.status == "ok", info.error
+    kinds = {"loss": "losses", "backbone": "backbones", "head": "heads", "dataset": "datasets",
+             "evaluator": "evaluators"}
+    names = [c.name for c in vlkd_core.list_components(kinds["{{ cookiecutter.kind }}"])]
+    assert "{{ cookiecutter.component_name }}" in names
+
+{% if cookiecutter.kind == 'loss' %}
+def test_contract():
+    testing.check_loss(lambda: vlkd_core.build_loss("{{ cookiecutter.component_name }}"))
+
+
+def test_value_matches_formula():
+    import torch
+    s, t = torch.randn(4, 8), torch.randn(4, 8)
+    expected = torch.stack([1 - (a @ b) / (a.norm() * b.norm()) for a, b in zip(s, t)]).mean()
+    assert torch.allclose(vlkd_core.build_loss("{{ cookiecutter.component_name }}")(s, t), expected, atol=1e-6)
+{% elif cookiecutter.kind == 'backbone' %}
+def test_contract_both_modalities():
+    for modality in ("image", "text"):
+        tower = vlkd_core.build_backbone("{{ cookiecutter.component_name }}:tiny", modality=modality)
+        testing.check_backbone(tower)
+
+
+def test_loads_local_weights(tmp_path):
+    import torch
+    tower = vlkd_core.build_backbone("{{ cookiecutter.component_name }}:tiny")
+    torch.save(tower.state_dict(), tmp_path / "w.pt")
+    again = vlkd_core.build_backbone("{{ cookiecutter.component_name }}:tiny", pretrained=str(tmp_path / "w.pt"))
+    for a, b in zip(tower.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+{% elif cookiecutter.kind == 'head' %}
+def test_contract():
+    testing.check_head(lambda: vlkd_core.build_head("{{ cookiecutter.component_name }}", in_dim=16, out_dim=8), 16, 8)
+{% elif cookiecutter.kind == 'dataset' %}
+def test_contract():
+    testing.check_dataset(vlkd_core.build_dataset("{{ cookiecutter.component_name }}"))
+{% elif cookiecutter.kind == 'evaluator' %}
+def test_contract():
+    model = testing.toy_dual_encoder()
+    data = vlkd_core.build_dataset("shapes", split="test", size=16)
+    metrics = testing.check_evaluator(vlkd_core.build_evaluator("{{ cookiecutter.component_name }}"), model, dataset=data)
+    assert -1.0 <= metrics["pair_cosine"] <= 1.0
+{% endif %}

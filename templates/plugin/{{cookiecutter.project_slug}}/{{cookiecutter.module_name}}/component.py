@@ -1,0 +1,136 @@
+"""The example {{ cookiecutter.kind }}: replace it with your own."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+{% if cookiecutter.kind == 'loss' %}
+from vlkd_core import LossNeeds
+
+
+class CosineDistillLoss(nn.Module):
+    """Mean cosine distance between student and (detached) teacher features."""
+
+    needs = LossNeeds(teacher=True)
+    formula = "mean(1 - cos(s, t))"
+
+    def __init__(self, scale: float = 1.0):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        cosine = F.cosine_similarity(student, teacher.detach(), dim=-1)
+        return self.scale * (1 - cosine).mean()
+{% elif cookiecutter.kind == 'backbone' %}
+import zlib
+
+from torchvision import transforms
+
+
+class TinyImageTower(nn.Module):
+    """A two-layer CNN over 32x32 images."""
+
+    modality = "image"
+
+    def __init__(self, output_dim: int = 64):
+        super().__init__()
+        self.output_dim = output_dim
+        self.net = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 32, 3, 2, 1),
+                                 nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, output_dim))
+        self._eval = transforms.Compose([transforms.Resize((32, 32)), transforms.ToTensor()])
+        self._train = transforms.Compose([transforms.RandomResizedCrop(32, scale=(0.6, 1.0)),
+                                          transforms.RandomHorizontalFlip(), transforms.ToTensor()])
+
+    def preprocess(self, image, train: bool = False) -> torch.Tensor:
+        return (self._train if train else self._eval)(image.convert("RGB"))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)
+
+
+class TinyTextTower(nn.Module):
+    """Hashed bag of words (no vocabulary file needed)."""
+
+    modality = "text"
+
+    def __init__(self, output_dim: int = 64, buckets: int = 4096, max_len: int = 16):
+        super().__init__()
+        self.output_dim, self.buckets, self.max_len = output_dim, buckets, max_len
+        self.embed = nn.EmbeddingBag(buckets + 1, output_dim, mode="mean", padding_idx=0)
+
+    def preprocess(self, texts: list[str], train: bool = False) -> torch.Tensor:
+        ids = torch.zeros(len(texts), self.max_len, dtype=torch.long)
+        for row, text in enumerate(texts):
+            words = text.lower().split()[: self.max_len]
+            for col, word in enumerate(words):
+                ids[row, col] = 1 + zlib.crc32(word.encode()) % self.buckets
+        return ids
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.embed(ids)
+
+
+def build_backbone(model: str, modality: str = "image", pretrained: str | None = None,
+                   output_dim: int = 64) -> nn.Module:
+    tower = TinyImageTower(output_dim) if modality == "image" else TinyTextTower(output_dim)
+    if pretrained:  # a local state_dict file saved with torch.save / safetensors
+        if pretrained.endswith(".safetensors"):
+            from safetensors.torch import load_file
+            state = load_file(pretrained)
+        else:
+            state = torch.load(pretrained, map_location="cpu", weights_only=True)
+        tower.load_state_dict(state)
+    return tower
+{% elif cookiecutter.kind == 'head' %}
+
+
+class ResidualHead(nn.Module):
+    """x -> Linear(x) + MLP(x): a projection with a residual non-linear branch."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden_dim: int = 256):
+        super().__init__()
+        self.output_dim = out_dim
+        self.linear = nn.Linear(in_dim, out_dim)
+        self.mlp = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, out_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x) + self.mlp(x)
+{% elif cookiecutter.kind == 'dataset' %}
+from PIL import Image
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 180, 60), "blue": (40, 60, 220), "yellow": (240, 220, 40)}
+
+
+class ColourSwatches(torch.utils.data.Dataset):
+    """Solid colour images captioned with their colour (labels = colour index)."""
+
+    def __init__(self, split: str = "train", size: int = 32, length: int = 64):
+        self.size, self.length = size, length
+        self.classnames = list(COLOURS)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        label = index % len(self.classnames)
+        name = self.classnames[label]
+        image = Image.new("RGB", (self.size, self.size), COLOURS[name])
+        return {"image": image, "text": f"a {name} square", "label": label}
+{% elif cookiecutter.kind == 'evaluator' %}
+
+
+class PairCosine:
+    """Mean cosine similarity between each image and its own caption."""
+
+    def __init__(self, dataset: str = "shapes", limit: int = 64, batch_size: int = 32):
+        self.dataset, self.limit, self.batch_size = dataset, limit, batch_size
+
+    def evaluate(self, model, dataset=None, **kwargs) -> dict[str, float]:
+        import vlkd_core
+        data = dataset if dataset is not None else vlkd_core.build_dataset(self.dataset, split="test")
+        samples = [data[i] for i in range(min(self.limit, len(data)))]
+        with torch.no_grad():
+            img = model.encode_images([s["image"] for s in samples], batch_size=self.batch_size)
+            txt = model.encode_texts([s["text"] for s in samples], batch_size=self.batch_size)
+        return {"pair_cosine": float(F.cosine_similarity(img, txt, dim=-1).mean())}
+{% endif %}

@@ -1,0 +1,1 @@
+"""The `vlkd` command line: parses, calls vlkd_core, renders with rich."""

@@ -1,0 +1,3 @@
+from vlkd_cli.app import main
+
+main()

@@ -1,0 +1,56 @@
+"""The `vlkd` Typer application. Sub-commands import their heavy modules lazily so that
+`vlkd --help` stays fast."""
+from typing import List, Optional
+
+import typer
+
+from . import components_cmd, plugins_cmd
+
+app = typer.Typer(name="vlkd", help="Vision-language representation learning and knowledge "
+                  "distillation, composed from plugins.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
+app.add_typer(plugins_cmd.app, name="plugins")
+app.add_typer(components_cmd.app, name="components")
+
+
+def _version(value: bool):
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            typer.echo(f"vlkd {version('vlkd')}")
+        except PackageNotFoundError:
+            typer.echo("vlkd (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Show the version and exit."),
+    disable_plugin: Optional[List[str]] = typer.Option(
+        None, "--disable-plugin", help="Skip a plugin (repeatable; also VLKD_DISABLE_PLUGINS=a,b)."),
+):
+    """vlkd: compose backbones, heads, losses, datasets and evaluators from plugins."""
+    if disable_plugin:
+        from vlkd_core import reset_plugin_manager
+        reset_plugin_manager(disable=disable_plugin)
+
+
+def _register_optional_commands() -> None:
+    # train/eval/report/data live in their own modules; each adds itself when present.
+    import importlib
+    for module in ("train_cmd", "eval_cmd", "report_cmd", "data_cmd"):
+        try:
+            mod = importlib.import_module(f"vlkd_cli.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"vlkd_cli.{module}":
+                raise
+            continue
+        mod.register(app)
+
+
+_register_optional_commands()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,45 @@
+"""Shared CLI plumbing: consoles and turning VlkdError into a one-line message + exit code."""
+import functools
+import json
+import sys
+
+import typer
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
+    raise typer.Exit(code)
+
+
+def handle_errors(fn):
+    """Decorator: a VlkdError ends the command with its message and exit code, no traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from vlkd_core.errors import VlkdError
+        try:
+            return fn(*args, **kwargs)
+        except VlkdError as exc:
+            fail(str(exc), exc.exit_code)
+    return wrapper
+
+
+def print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def parse_options(pairs: list[str] | None, flag: str) -> dict:
+    """``["k=v", ...]`` -> dict, values parsed as JSON when possible (numbers, booleans, lists)."""
+    options: dict = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(f"{flag} '{pair}' must look like key=value")
+        try:
+            options[key.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.replace("-", "_")] = value
+    return options

@@ -1,0 +1,23 @@
+"""vlkd core: hook specs, plugin manager, registries and the Python API.
+
+Importing this package is cheap: torch and every heavy library are imported only when a
+component is built.
+"""
+from .api import (build_backbone, build_dataset, build_evaluator, build_head, build_loss,
+                  factory_options, get_component, list_components)
+from .contracts import LossNeeds, loss_logs, loss_needs, loss_value
+from .errors import (ComponentCollisionError, DataError, PluginError, UnknownComponentError,
+                     UsageError, VlkdError)
+from .hookspecs import hookimpl, hookspec
+from .plugins import get_plugin_manager, reset_plugin_manager
+from .specs import parse_backbone_spec, parse_weighted_names
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "build_backbone", "build_dataset", "build_evaluator", "build_head", "build_loss",
+    "factory_options", "get_component", "list_components", "LossNeeds", "loss_logs",
+    "loss_needs", "loss_value", "ComponentCollisionError", "DataError", "PluginError",
+    "UnknownComponentError", "UsageError", "VlkdError", "hookimpl", "hookspec",
+    "get_plugin_manager", "reset_plugin_manager", "parse_backbone_spec", "parse_weighted_names",
+]

@@ -1,0 +1,104 @@
+"""The Python API; the CLI is a thin layer over these functions."""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import UnknownComponentError, UsageError
+from .plugins import get_plugin_manager
+from .registry import SINGULAR, Component, normalize_kind
+from .specs import parse_backbone_spec
+
+
+@dataclass(frozen=True)
+class ComponentListing:
+    kind: str
+    name: str
+    plugin: str
+    distribution: str
+    description: str
+
+
+def list_components(kind: str) -> list[ComponentListing]:
+    """Registered names of one kind (``"losses"``, ``"loss"``, ...) with the registering plugin."""
+    kind = normalize_kind(kind)
+    reg = get_plugin_manager().registry(kind)
+    return [ComponentListing(kind, c.name, c.plugin, c.distribution, c.description) for c in reg]
+
+
+def get_component(kind: str, name: str) -> Component:
+    return get_plugin_manager().registry(normalize_kind(kind)).get(name)
+
+
+def factory_options(component: Component) -> dict[str, Any]:
+    """Keyword options of a factory with their defaults (``inspect.Parameter.empty`` if required)."""
+    factory = component.resolve()
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    params = list(inspect.signature(target).parameters.values())
+    if inspect.isclass(factory):
+        params = params[1:]  # self
+    return {p.name: p.default for p in params
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _check_options(component: Component, options: dict[str, Any], fixed: tuple[str, ...] = ()) -> None:
+    factory = component.resolve()
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        params = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    accepted = factory_options(component)
+    unknown = [k for k in options if k not in accepted]
+    if unknown:
+        valid = sorted(k for k in accepted if k not in fixed)
+        raise UsageError(f"{SINGULAR[component.kind]} '{component.name}' has no option "
+                         f"'{unknown[0]}'; valid options: {', '.join(valid) or '(none)'}")
+
+
+def _build(kind: str, name: str, **options: Any) -> Any:
+    component = get_component(kind, name)
+    _check_options(component, options)
+    return component.resolve()(**options)
+
+
+def build_backbone(spec: str, modality: str = "image", pretrained: str | None = None,
+                   **options: Any):
+    """Build a tower from ``family:model``; ``pretrained`` is a family tag or a local path."""
+    if modality not in ("image", "text"):
+        raise UsageError(f"modality must be 'image' or 'text', not '{modality}'")
+    parsed = parse_backbone_spec(spec)
+    component = get_component("backbones", parsed.family)
+    models = component.models()
+    if models is not None and parsed.model not in models:
+        raise UnknownComponentError("model", parsed.model, models, where=f"family '{parsed.family}'")
+    _check_options(component, options)
+    backbone = component.resolve()(model=parsed.model, modality=modality, pretrained=pretrained,
+                                   **options)
+    for attr in ("modality", "output_dim"):
+        if not hasattr(backbone, attr):
+            raise UsageError(f"backbone family '{parsed.family}' (plugin '{component.plugin}') "
+                             f"returned an object without '{attr}'")
+    backbone.spec = str(parsed)
+    return backbone
+
+
+def build_head(name: str, in_dim: int, out_dim: int, **options: Any):
+    return _build("heads", name, in_dim=in_dim, out_dim=out_dim, **options)
+
+
+def build_loss(name: str, **options: Any):
+    loss = _build("losses", name, **options)
+    loss.vlkd_name = name
+    return loss
+
+
+def build_dataset(name: str, **options: Any):
+    return _build("datasets", name, **options)
+
+
+def build_evaluator(name: str, **options: Any):
+    return _build("evaluators", name, **options)

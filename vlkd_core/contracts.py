@@ -1,0 +1,69 @@
+"""Component contracts as Protocols (structural: plugins need not inherit anything)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping, Protocol, runtime_checkable
+
+Modality = Literal["image", "text"]
+
+
+@dataclass(frozen=True)
+class LossNeeds:
+    """What a loss asks of the training engine (read from ``loss.needs``).
+
+    teacher:        a KD loss: called as loss(student, teacher) with the teacher detached; the
+                    engine refuses to run it with ``--teacher none``.
+    symmetric:      both inputs are trainable features (InfoNCE: image, text); no teacher needed.
+    prototype_head: operates on prototype logits [B, K]: the engine puts a prototype head
+                    (``dino`` by default) on each tower.
+    gathers:        communicates across ranks (all-gather / all-reduce) under DDP.
+    labels:         accepts ``labels=`` (caption or class ids) for UniCL-style soft targets.
+    epochs:         has ``set_epoch(epoch, total_epochs)`` (schedules such as DINO's warm-up).
+    """
+
+    teacher: bool = True
+    symmetric: bool = False
+    prototype_head: bool = False
+    gathers: bool = False
+    labels: bool = False
+    epochs: bool = False
+
+
+DEFAULT_NEEDS = LossNeeds()
+
+
+def loss_needs(loss: Any) -> LossNeeds:
+    return getattr(loss, "needs", DEFAULT_NEEDS)
+
+
+def loss_value(output: Any):
+    """The scalar of a loss output: the tensor itself, or ``output['loss']`` / ``output.loss``."""
+    if isinstance(output, Mapping):
+        return output["loss"]
+    return getattr(output, "loss", output)
+
+
+def loss_logs(output: Any) -> dict[str, float]:
+    """Extra scalars a loss returned next to its value (for logging)."""
+    if isinstance(output, Mapping):
+        return {k: float(v) for k, v in output.items() if k != "loss"}
+    return {}
+
+
+@runtime_checkable
+class Backbone(Protocol):
+    modality: Modality
+    output_dim: int
+
+    def preprocess(self, inputs: Any, train: bool = False) -> Any:
+        """image: one PIL image -> Tensor[C,H,W] (train adds augmentation);
+        text: list[str] -> token tensor or dict of tensors for the whole batch."""
+
+    def forward(self, inputs: Any) -> Any:
+        """Batched preprocessed inputs -> Tensor[B, output_dim]."""
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    def evaluate(self, model: Any, **kwargs: Any) -> dict[str, float]:
+        """Score ``model`` (a :class:`vlkd_core.model.DualEncoder`) and return named metrics."""

@@ -1,0 +1,1 @@
+"""Builtin datasets (registered by the ``builtin-datasets`` plugin)."""

@@ -1,0 +1,52 @@
+"""Errors the user can act on. Each carries the exit code the CLI returns."""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class VlkdError(Exception):
+    """Base class: a one-line message naming the flag, file, row or plugin at fault."""
+
+    exit_code = 1
+
+
+class UsageError(VlkdError):
+    """Bad names, specs, options or combinations (exit code 2, like click/argparse)."""
+
+    exit_code = 2
+
+
+class UnknownComponentError(UsageError, KeyError):
+    def __init__(self, kind: str, name: str, candidates: Iterable[str], where: str = ""):
+        self.kind, self.name = kind, name
+        self.suggestions = suggest(name, candidates)
+        hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
+        place = f" in {where}" if where else ""
+        super().__init__(f"unknown {kind} '{name}'{place}{hint} (see `vlkd components list {kind}s`)")
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.args[0]
+
+
+class ComponentCollisionError(VlkdError):
+    """Two distributions tried to register the same component name."""
+
+
+class PluginError(VlkdError):
+    """A plugin failed to import or register."""
+
+
+class DataError(VlkdError):
+    """Unreadable or malformed input data (names the file and row)."""
+
+
+class NonFiniteLossError(VlkdError):
+    """Training produced NaN/Inf."""
+
+
+def suggest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    candidates = list(candidates)
+    lowered = {c.lower(): c for c in candidates}
+    hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
+    return [lowered[h] for h in hits]

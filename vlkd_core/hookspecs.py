@@ -1,0 +1,94 @@
+"""The vlkd hook specifications: the whole contract between the core and its plugins.
+
+A plugin is a module (found through the ``vlkd`` entry-point group, or registered directly)
+that implements some of these hooks with ``@vlkd_core.hookimpl``. Registration hooks are
+called once per plugin when the registry is first built; lifecycle hooks are called by the
+training engine and evaluators as runs progress.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("vlkd")
+hookimpl = pluggy.HookimplMarker("vlkd")
+
+
+class Register(Protocol):
+    """The callback handed to every registration hook.
+
+    ``factory`` is a callable or a lazy ``"module:attr"`` import string (preferred: listing
+    plugins then never imports torch-heavy code). Metadata keywords understood by the core:
+    ``description`` (one line), ``models`` (backbone families: a zero-argument callable
+    returning the model names, or None when any name is accepted), ``example`` (a dict of
+    keyword arguments that builds a tiny instance offline, used by the contract tests).
+    """
+
+    def __call__(self, name: str, factory: Any, **metadata: Any) -> None: ...
+
+
+@hookspec
+def vlkd_register_backbones(register: Register) -> None:
+    """Register backbone *families*, addressed as ``family:model``.
+
+    ``factory(model: str, modality: str, pretrained: str | None, **options)`` must return an
+    ``nn.Module`` honouring the Backbone contract (``modality``, ``output_dim``,
+    ``preprocess(inputs, train=False)``, ``forward(inputs) -> [B, output_dim]``).
+    Pass ``models=`` so ``vlkd components list`` can count models and suggest names.
+    """
+
+
+@hookspec
+def vlkd_register_heads(register: Register) -> None:
+    """Register projection heads: ``factory(in_dim: int, out_dim: int, **options) -> nn.Module``."""
+
+
+@hookspec
+def vlkd_register_losses(register: Register) -> None:
+    """Register losses: ``factory(**options) -> nn.Module`` called as ``loss(student, teacher)``.
+
+    The module should carry a ``needs`` attribute (:class:`vlkd_core.contracts.LossNeeds`)
+    telling the engine whether it needs a teacher, a prototype head, labels, etc.
+    """
+
+
+@hookspec
+def vlkd_register_datasets(register: Register) -> None:
+    """Register datasets: ``factory(split: str = "train", **options)`` returning a sized or
+    iterable dataset of samples ``{"image": PIL.Image, "text": str, "label": int?}``."""
+
+
+@hookspec
+def vlkd_register_evaluators(register: Register) -> None:
+    """Register evaluators: ``factory(**options)`` returning an object with
+    ``evaluate(model, **kwargs) -> dict[str, float]`` (see :class:`vlkd_core.contracts.Evaluator`)."""
+
+
+# --- lifecycle hooks (loggers and callbacks); every implementation is called -----------------
+
+
+@hookspec
+def vlkd_on_train_start(run: Any) -> None:
+    """Called on every rank once the model, optimizer and data are built, before step 1.
+    ``run`` exposes ``config``, ``run_dir``, ``is_main`` (rank 0) and ``model``."""
+
+
+@hookspec
+def vlkd_on_step_end(run: Any, step: int, metrics: dict[str, float]) -> None:
+    """Called after each optimizer step with scalar metrics (loss, lr, samples/s, ...)."""
+
+
+@hookspec
+def vlkd_on_eval_end(run: Any, step: int, metrics: dict[str, float]) -> None:
+    """Called after a periodic or final evaluation with the evaluators' metrics."""
+
+
+@hookspec
+def vlkd_on_checkpoint(run: Any, path: str) -> None:
+    """Called on the main rank after a checkpoint was written atomically to ``path``."""
+
+
+@hookspec
+def vlkd_on_train_end(run: Any, summary: dict[str, Any]) -> None:
+    """Called once when training finishes (or stops on an error) with the run summary."""

@@ -1,0 +1,172 @@
+"""The plugin manager: builtins and entry-point plugins, each registered through the same hooks.
+
+Registration hooks are called plugin by plugin (not as one pluggy broadcast) so that every
+component is attributed to its plugin and distribution, and a plugin that raises or collides is
+recorded as broken and rolled back while every other plugin keeps working.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import traceback
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
+from typing import Any, Iterable
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError
+from .registry import KINDS, Component, Registry
+
+ENTRY_POINT_GROUP = "vlkd"
+DISABLE_ENV = "VLKD_DISABLE_PLUGINS"
+
+# Builtin plugins live in vlkd_core and register exactly like third-party ones.
+BUILTIN_PLUGINS = {
+    "builtin-backbones": "vlkd_core.builtins.backbones",
+    "builtin-heads": "vlkd_core.builtins.heads",
+    "builtin-datasets": "vlkd_core.builtins.datasets",
+}
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    distribution: str
+    version: str
+    module: str
+    status: str = "ok"  # ok | broken | disabled
+    error: str = ""
+    registered: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def builtin(self) -> bool:
+        return self.name in BUILTIN_PLUGINS
+
+
+def _last_line(exc: BaseException) -> str:
+    lines = traceback.format_exception_only(type(exc), exc)
+    return lines[-1].strip() if lines else repr(exc)
+
+
+def _vlkd_version() -> str:
+    try:
+        return metadata.version("vlkd")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def disabled_from_env() -> set[str]:
+    return {p.strip() for p in os.environ.get(DISABLE_ENV, "").split(",") if p.strip()}
+
+
+class VlkdPluginManager:
+    """Owns the pluggy manager, the plugin table and the five component registries."""
+
+    def __init__(self, disable: Iterable[str] = (), entry_points: bool = True):
+        self.pm = pluggy.PluginManager("vlkd")
+        self.pm.add_hookspecs(hookspecs)
+        self.disabled = set(disable) | disabled_from_env()
+        self.plugins: dict[str, PluginInfo] = {}
+        self.registries: dict[str, Registry] = {kind: Registry(kind) for kind in KINDS}
+        self._load_builtins()
+        if entry_points:
+            self._load_entry_points()
+        self._register_components()
+
+    # -- loading -------------------------------------------------------------------------------
+    def _add(self, info: PluginInfo, load) -> None:
+        self.plugins[info.name] = info
+        if info.name in self.disabled:
+            info.status = "disabled"
+            return
+        try:
+            module = load()
+            self.pm.register(module, name=info.name)
+        except Exception as exc:  # a plugin must never take the whole tool down
+            info.status, info.error = "broken", _last_line(exc)
+
+    def _load_builtins(self) -> None:
+        version = _vlkd_version()
+        for name, module in BUILTIN_PLUGINS.items():
+            info = PluginInfo(name, "vlkd", version, module)
+            self._add(info, lambda module=module: importlib.import_module(module))
+
+    def _load_entry_points(self) -> None:
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in self.plugins:  # the same distribution seen twice on sys.path
+                continue
+            dist = getattr(ep, "dist", None)
+            info = PluginInfo(ep.name, dist.name if dist else "?", dist.version if dist else "?",
+                              ep.value)
+            self._add(info, ep.load)
+
+    def register_module(self, module: ModuleType | Any, name: str, distribution: str = "local",
+                        version: str = "0") -> PluginInfo:
+        """Register an in-process plugin object (tests, notebooks) and its components."""
+        info = PluginInfo(name, distribution, version, getattr(module, "__name__", repr(module)))
+        self._add(info, lambda: module)
+        if info.status == "ok":
+            self._register_plugin_components(info, self.pm.get_plugin(name))
+        return info
+
+    # -- registration --------------------------------------------------------------------------
+    def _register_components(self) -> None:
+        for name, info in list(self.plugins.items()):
+            if info.status == "ok":
+                self._register_plugin_components(info, self.pm.get_plugin(name))
+
+    def _register_plugin_components(self, info: PluginInfo, plugin: Any) -> None:
+        added: list[Component] = []
+        try:
+            for kind in KINDS:
+                hook = getattr(plugin, f"vlkd_register_{kind}", None)
+                if hook is None or not hasattr(hook, "vlkd_impl"):
+                    continue
+
+                def register(name: str, factory: Any, _kind: str = kind, **meta: Any) -> None:
+                    if not isinstance(name, str) or not name:
+                        raise PluginError(f"plugin '{info.name}' registered a {_kind} with an "
+                                          f"invalid name {name!r}")
+                    comp = Component(_kind, name, factory, info.name, info.distribution,
+                                     info.version, meta)
+                    if self.registries[_kind].add(comp):
+                        added.append(comp)
+
+                hook(register=register)
+        except Exception as exc:
+            for comp in added:  # all-or-nothing per plugin
+                self.registries[comp.kind].remove(comp.name)
+            info.status, info.error = "broken", _last_line(exc)
+            self.pm.unregister(name=info.name)
+            return
+        for comp in added:
+            info.registered.setdefault(comp.kind, []).append(comp.name)
+
+    # -- queries ------------------------------------------------------------------------------
+    def registry(self, kind: str) -> Registry:
+        return self.registries[kind]
+
+    @property
+    def hook(self):
+        return self.pm.hook
+
+
+_manager: VlkdPluginManager | None = None
+
+
+def get_plugin_manager() -> VlkdPluginManager:
+    """The process-wide manager, built on first use."""
+    global _manager
+    if _manager is None:
+        _manager = VlkdPluginManager()
+    return _manager
+
+
+def reset_plugin_manager(disable: Iterable[str] = (), entry_points: bool = True) -> VlkdPluginManager:
+    """Rebuild the manager (after installing a plugin, or to disable some)."""
+    global _manager
+    _manager = VlkdPluginManager(disable=disable, entry_points=entry_points)
+    return _manager

@@ -1,0 +1,104 @@
+"""Component registries: one per kind, filled through the registration hooks."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .errors import ComponentCollisionError, UnknownComponentError
+
+KINDS = ("backbones", "heads", "losses", "datasets", "evaluators")
+SINGULAR = {"backbones": "backbone", "heads": "head", "losses": "loss", "datasets": "dataset",
+            "evaluators": "evaluator"}
+
+
+def normalize_kind(kind: str) -> str:
+    """Accept 'loss', 'losses', 'Backbone', ... and return the plural registry name."""
+    k = kind.lower().strip()
+    for plural, singular in SINGULAR.items():
+        if k in (plural, singular):
+            return plural
+    raise UnknownComponentError("kind", kind, KINDS)
+
+
+@dataclass
+class Component:
+    kind: str
+    name: str
+    factory: Any  # callable or "module:attr"
+    plugin: str
+    distribution: str
+    version: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def resolve(self) -> Callable[..., Any]:
+        """The factory, importing it on first use when registered as a string."""
+        if isinstance(self.factory, str):
+            module, _, attr = self.factory.partition(":")
+            obj: Any = importlib.import_module(module)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+            self.factory = obj
+        return self.factory
+
+    @property
+    def description(self) -> str:
+        text = self.metadata.get("description")
+        if text:
+            return text
+        factory = self.factory
+        doc = getattr(factory, "__doc__", None) if not isinstance(factory, str) else None
+        return (doc or "").strip().splitlines()[0] if doc else ""
+
+    def models(self) -> list[str] | None:
+        """Backbone families: the names this family offers (None = open-ended, e.g. HF hub ids)."""
+        models = self.metadata.get("models")
+        if models is None:
+            return None
+        if isinstance(models, str):
+            module, _, attr = models.partition(":")
+            models = getattr(importlib.import_module(module), attr)
+        return list(models() if callable(models) else models)
+
+
+class Registry:
+    """Name → Component for one kind. Collisions across distributions are errors."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._items: dict[str, Component] = {}
+
+    def add(self, component: Component) -> bool:
+        """Add a component; return False if it was an identical re-registration (a no-op)."""
+        existing = self._items.get(component.name)
+        if existing is not None:
+            if existing.factory is component.factory or existing.factory == component.factory:
+                return False
+            raise ComponentCollisionError(
+                f"{SINGULAR[self.kind]} '{component.name}' from distribution "
+                f"'{component.distribution}' (plugin '{component.plugin}') collides with the one "
+                f"already registered by distribution '{existing.distribution}' "
+                f"(plugin '{existing.plugin}')")
+        self._items[component.name] = component
+        return True
+
+    def remove(self, name: str) -> None:
+        self._items.pop(name, None)
+
+    def get(self, name: str) -> Component:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise UnknownComponentError(SINGULAR[self.kind], name, self._items) from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._items
+
+    def __iter__(self):
+        return iter(sorted(self._items.values(), key=lambda c: c.name))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def names(self) -> list[str]:
+        return sorted(self._items)

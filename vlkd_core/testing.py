@@ -1,0 +1,159 @@
+"""Contract checks for plugin authors (pytest-style helpers; they raise AssertionError).
+
+    from vlkd_core.testing import check_loss
+    def test_my_loss():
+        check_loss(lambda: MyLoss(temperature=0.1))
+
+The project runs the same checks over every registered component, so a component is tested the
+moment it registers.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .contracts import loss_needs, loss_value
+
+Maker = Callable[[], nn.Module]
+
+
+def _maker(obj: nn.Module | Maker) -> Maker:
+    if isinstance(obj, nn.Module):
+        template = copy.deepcopy(obj)
+        return lambda: copy.deepcopy(template)
+    return obj
+
+
+def _scalar(output: Any, who: str) -> torch.Tensor:
+    value = loss_value(output)
+    assert isinstance(value, torch.Tensor), f"{who}: returned {type(value).__name__}, not a tensor"
+    assert value.dim() == 0, f"{who}: loss must be a scalar, got shape {tuple(value.shape)}"
+    assert value.is_floating_point(), f"{who}: loss dtype {value.dtype} is not floating point"
+    assert torch.isfinite(value), f"{who}: loss is not finite ({value.item()})"
+    return value
+
+
+def check_loss(loss: nn.Module | Maker, dim: int = 32, batch: int = 8, seed: int = 0,
+               name: str = "loss") -> None:
+    """Scalar finite value; gradient reaches the student (and the teacher only for symmetric
+    losses); deterministic; works without torch.distributed; state_dict round-trips so a
+    restored loss gives the identical next value after a state update."""
+    make = _maker(loss)
+    gen = torch.Generator().manual_seed(seed)
+    first = make()
+    needs = loss_needs(first)
+    s = torch.randn(batch, dim, generator=gen, requires_grad=True)
+    t = torch.randn(batch, dim, generator=gen, requires_grad=True)
+    value = _scalar(first(s, t), name)
+    value.backward()
+    assert s.grad is not None and torch.isfinite(s.grad).all(), f"{name}: no finite gradient to student"
+    assert s.grad.abs().sum() > 0, f"{name}: gradient to the student is zero"
+    if needs.symmetric:
+        assert t.grad is not None and t.grad.abs().sum() > 0, f"{name}: symmetric loss gives no gradient to its second input"
+    elif needs.teacher:
+        assert t.grad is None or t.grad.abs().sum() == 0, f"{name}: gradient leaks into the (detached) teacher"
+
+    # determinism: a fresh instance on the same inputs gives the same value
+    again = _scalar(make()(s.detach(), t.detach()), name)
+    assert torch.allclose(again, value.detach()), f"{name}: not deterministic ({again} vs {value})"
+
+    # state round trip after one state update (queues, centers, priors, temperatures)
+    s2, t2 = torch.randn(batch, dim, generator=gen), torch.randn(batch, dim, generator=gen)
+    restored = make()
+    restored.load_state_dict(copy.deepcopy(first.state_dict()))
+    a = _scalar(first(s2, t2), name)
+    b = _scalar(restored(s2, t2), name)
+    assert torch.allclose(a, b, atol=1e-6), f"{name}: restored from state_dict gives {b} instead of {a}"
+    for (ka, va), (kb, vb) in zip(first.state_dict().items(), restored.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb), f"{name}: state '{ka}' diverges after restore"
+
+
+def check_head(head: nn.Module | Maker, in_dim: int, out_dim: int, batch: int = 4,
+               name: str = "head") -> None:
+    """[B, in_dim] -> [B, out_dim], gradients to input and parameters, state_dict round trip."""
+    make = _maker(head)
+    module = make().eval()
+    x = torch.randn(batch, in_dim, requires_grad=True)
+    y = module(x)
+    assert y.shape == (batch, out_dim), f"{name}: output shape {tuple(y.shape)} != {(batch, out_dim)}"
+    assert torch.isfinite(y).all(), f"{name}: non-finite output"
+    y.float().square().mean().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0, f"{name}: no gradient to the input"
+    other = make().eval()
+    other.load_state_dict(module.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(other(x), module(x), atol=1e-6), f"{name}: state_dict round trip changes output"
+
+
+def _example_inputs(backbone: nn.Module, batch: int, train: bool):
+    if backbone.modality == "image":
+        from PIL import Image
+        gen = torch.Generator().manual_seed(0)
+        images = [Image.fromarray((torch.rand(48, 40, 3, generator=gen) * 255).byte().numpy())
+                  for _ in range(batch)]
+        return torch.stack([backbone.preprocess(im, train=train) for im in images])
+    texts = ["a small red circle", "a large blue square above a green triangle"][:batch]
+    texts += ["a photo"] * (batch - len(texts))
+    return backbone.preprocess(texts, train=train)
+
+
+def check_backbone(backbone: nn.Module, batch: int = 2, name: str = "backbone") -> None:
+    """modality/output_dim attributes; preprocess (train and eval) feeds forward; output
+    [B, output_dim] finite; gradient reaches trainable parameters; state_dict round trip."""
+    assert backbone.modality in ("image", "text"), f"{name}: modality {backbone.modality!r}"
+    assert isinstance(backbone.output_dim, int) and backbone.output_dim > 0, f"{name}: output_dim"
+    backbone.eval()
+    inputs = _example_inputs(backbone, batch, train=False)
+    train_inputs = _example_inputs(backbone, batch, train=True)
+    if isinstance(inputs, torch.Tensor):
+        assert inputs.shape == train_inputs.shape, f"{name}: train and eval preprocessing shapes differ"
+    out = backbone(inputs)
+    assert out.shape == (batch, backbone.output_dim), f"{name}: output {tuple(out.shape)} != {(batch, backbone.output_dim)}"
+    assert torch.isfinite(out).all(), f"{name}: non-finite features"
+    trainable = [p for p in backbone.parameters() if p.requires_grad]
+    if trainable:
+        out.float().square().mean().backward()
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trainable), \
+            f"{name}: no gradient reaches the trainable parameters"
+        backbone.zero_grad(set_to_none=True)
+    clone = copy.deepcopy(backbone)
+    for p in clone.parameters():
+        p.data.add_(1.0)
+    clone.load_state_dict(backbone.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(clone(inputs), backbone(inputs), atol=1e-5), f"{name}: state_dict round trip changes output"
+        assert torch.allclose(backbone(inputs), out.detach(), atol=1e-5), f"{name}: eval forward not deterministic"
+
+
+def check_dataset(dataset: Any, n: int = 3, name: str = "dataset") -> None:
+    """Samples are dicts with a PIL ``image``, a ``text`` string and optionally an int ``label``."""
+    from PIL import Image
+    items = []
+    if hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__"):
+        assert len(dataset) > 0, f"{name}: empty"
+        items = [dataset[i] for i in range(min(n, len(dataset)))]
+    else:
+        for i, item in enumerate(dataset):
+            items.append(item)
+            if i + 1 >= n:
+                break
+    assert items, f"{name}: yields nothing"
+    for item in items:
+        assert isinstance(item.get("image"), Image.Image), f"{name}: 'image' must be a PIL image"
+        assert isinstance(item.get("text"), str), f"{name}: 'text' must be a string"
+        if "label" in item and item["label"] is not None:
+            assert int(item["label"]) == item["label"], f"{name}: 'label' must be an int"
+
+
+def check_evaluator(evaluator: Any, model: Any, name: str = "evaluator", **kwargs: Any) -> dict[str, float]:
+    """``evaluate(model, ...)`` returns a non-empty dict of finite floats with string keys."""
+    import math
+    metrics = evaluator.evaluate(model, **kwargs)
+    assert isinstance(metrics, dict) and metrics, f"{name}: must return a non-empty dict"
+    for key, value in metrics.items():
+        assert isinstance(key, str), f"{name}: metric name {key!r} is not a string"
+        assert isinstance(value, (int, float)) and math.isfinite(value), f"{name}: metric {key}={value!r}"
+    return metrics
