@@ -19,6 +19,8 @@ class LossNeeds:
     gathers:        communicates across ranks (all-gather / all-reduce) under DDP.
     labels:         accepts ``labels=`` (caption or class ids) for UniCL-style soft targets.
     epochs:         has ``set_epoch(epoch, total_epochs)`` (schedules such as DINO's warm-up).
+    same_dim:       student and teacher features must have the same width (False for losses
+                    that compare each side only with itself, e.g. RKD).
     """
 
     teacher: bool = True
@@ -27,6 +29,7 @@ class LossNeeds:
     gathers: bool = False
     labels: bool = False
     epochs: bool = False
+    same_dim: bool = True
 
 
 DEFAULT_NEEDS = LossNeeds()

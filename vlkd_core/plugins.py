@@ -28,6 +28,7 @@ BUILTIN_PLUGINS = {
     "builtin-backbones": "vlkd_core.builtins.backbones",
     "builtin-heads": "vlkd_core.builtins.heads",
     "builtin-datasets": "vlkd_core.builtins.datasets",
+    "builtin-loggers": "vlkd_core.builtins.loggers",
 }
 
 
@@ -144,6 +145,10 @@ class VlkdPluginManager:
             return
         for comp in added:
             info.registered.setdefault(comp.kind, []).append(comp.name)
+        hooks = sorted(getattr(plugin, n).__name__.removeprefix("vlkd_") for n in dir(plugin)
+                       if n.startswith("vlkd_on_") and hasattr(getattr(plugin, n), "vlkd_impl"))
+        if hooks:
+            info.registered["hooks"] = hooks
 
     # -- queries ------------------------------------------------------------------------------
     def registry(self, kind: str) -> Registry:

@@ -1,0 +1,163 @@
+"""`vlkd train`: flags mirror TrainConfig keys (and --config files); flags override the file."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from .common import console, fail, handle_errors, parse_options
+
+LAUNCH_FLAGS = {"--nproc-per-node": 1, "--nnodes": 1, "--node-rank": 1, "--rdzv-endpoint": 1,
+                "--rdzv-backend": 1, "--master-port": 1}
+
+
+def _strip_launch_flags(argv: list[str]) -> list[str]:
+    out, skip = [], 0
+    for arg in argv:
+        if skip:
+            skip -= 1
+            continue
+        name = arg.split("=", 1)[0]
+        if name in LAUNCH_FLAGS:
+            skip = 0 if "=" in arg else LAUNCH_FLAGS[name]
+            continue
+        out.append(arg)
+    return out
+
+
+def _launch(nproc: int, nnodes: int, node_rank: int, rdzv_endpoint: Optional[str],
+            master_port: Optional[int], argv: list[str]) -> int:
+    """Re-run this command under torch.distributed.run (torchrun)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--nnodes={nnodes}"]
+    if nnodes > 1:
+        if not rdzv_endpoint:
+            fail("--nnodes > 1 needs --rdzv-endpoint HOST:PORT")
+        cmd += [f"--node-rank={node_rank}", "--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}"]
+    else:
+        cmd += ["--standalone"] if master_port is None else [f"--master-port={master_port}"]
+    cmd += ["-m", "vlkd_cli", "train", *_strip_launch_flags(argv)]
+    console.print(f"[dim]launching: {' '.join(cmd)}[/]")
+    return subprocess.call(cmd, env=dict(os.environ, VLKD_LAUNCHED="1"))
+
+
+def _loss_options(pairs: Optional[List[str]]) -> dict:
+    nested: dict = {}
+    for key, value in parse_options(pairs, "--loss-option").items():
+        name, dot, option = key.partition(".")
+        if not dot:
+            fail(f"--loss-option '{key}' must look like LOSS.option=value (e.g. seed.queue_size=4096)")
+        nested.setdefault(name.replace("_", "-") if name not in ("") else name, {})[option] = value
+    return nested
+
+
+def results_table(summary: dict) -> Table:
+    table = Table(title=f"results: {summary['run_dir']}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in sorted(summary.get("metrics", {}).items()):
+        table.add_row(key, f"{value:.4f}")
+    table.add_row("[dim]final loss", f"{summary['final_loss']:.4f}")
+    table.add_row("[dim]steps", str(summary["steps"]))
+    table.add_row("[dim]train seconds", f"{summary['train_seconds']:.1f}")
+    table.add_row("[dim]samples/s", f"{summary['samples_per_s']:.1f}")
+    if summary.get("skipped_samples"):
+        table.add_row("[yellow]skipped unreadable samples", str(summary["skipped_samples"]))
+    return table
+
+
+@handle_errors
+def train_command(
+    ctx: typer.Context,
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML/YAML/JSON file whose keys mirror these flags."),
+    image: Optional[str] = typer.Option(None, help="Image tower, family:model (default torchvision:resnet18)."),
+    text: Optional[str] = typer.Option(None, help="Text tower, family:model (default hf:sentence-transformers/all-MiniLM-L6-v2)."),
+    image_pretrained: Optional[str] = typer.Option(None, help="Image weights: a family tag or a local path."),
+    text_pretrained: Optional[str] = typer.Option(None, help="Text weights: a family tag or a local path."),
+    image_option: Optional[List[str]] = typer.Option(None, help="key=value for the image tower (repeatable)."),
+    text_option: Optional[List[str]] = typer.Option(None, help="key=value for the text tower (repeatable)."),
+    cache_dir: Optional[str] = typer.Option(None, help="Where towers cache downloaded weights."),
+    image_head: Optional[str] = typer.Option(None, help="Head on the image tower (linear, mlp, ...; 'none' for none)."),
+    text_head: Optional[str] = typer.Option(None, help="Head on the text tower ('none' for none)."),
+    head_option: Optional[List[str]] = typer.Option(None, help="key=value for the heads (repeatable)."),
+    embed_dim: Optional[int] = typer.Option(None, help="Head output width (default: the teacher's)."),
+    prototypes: Optional[int] = typer.Option(None, help="Prototype count for DINO/ProtoCPC-style losses."),
+    teacher: Optional[str] = typer.Option(None, help="Which tower is the locked teacher: text|image|none."),
+    lock_image: Optional[bool] = typer.Option(None, "--lock-image/--no-lock-image", help="Freeze the image tower."),
+    lock_text: Optional[bool] = typer.Option(None, "--lock-text/--no-lock-text", help="Freeze the text tower."),
+    unlock: Optional[List[str]] = typer.Option(None, "--unlock", "--unlock-pattern", help="TOWER:patterns kept trainable in a locked tower, e.g. 'image:layer4*,!*bn*'."),
+    loss: Optional[str] = typer.Option(None, help="name[:weight],... (default infonce)."),
+    loss_option: Optional[List[str]] = typer.Option(None, help="LOSS.option=value (repeatable), e.g. seed.queue_size=4096."),
+    data: Optional[str] = typer.Option(None, help="Training dataset name (default shapes)."),
+    data_option: Optional[List[str]] = typer.Option(None, help="key=value for the dataset (repeatable)."),
+    episode_size: Optional[int] = typer.Option(None, help="A fresh random subset of this many samples per epoch."),
+    strict: Optional[bool] = typer.Option(None, "--strict/--no-strict", help="Stop at the first unreadable image."),
+    workers: Optional[int] = typer.Option(None, help="DataLoader worker processes."),
+    epochs: Optional[int] = typer.Option(None),
+    max_steps: Optional[int] = typer.Option(None, help="Stop after this many optimizer steps."),
+    batch_size: Optional[int] = typer.Option(None, help="Per-process batch size."),
+    accum_steps: Optional[int] = typer.Option(None, help="Gradient accumulation steps."),
+    lr: Optional[float] = typer.Option(None),
+    image_lr: Optional[float] = typer.Option(None),
+    text_lr: Optional[float] = typer.Option(None),
+    weight_decay: Optional[float] = typer.Option(None),
+    warmup_steps: Optional[int] = typer.Option(None),
+    grad_clip: Optional[float] = typer.Option(None, help="Max gradient norm (0 disables)."),
+    precision: Optional[str] = typer.Option(None, help="fp32|bf16|fp16"),
+    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the towers."),
+    seed: Optional[int] = typer.Option(None),
+    feature_cache: Optional[str] = typer.Option(None, help="Frozen-tower feature cache: memory|disk|none."),
+    feature_cache_dir: Optional[str] = typer.Option(None),
+    eval: Optional[List[str]] = typer.Option(None, "--eval", help="NAME[:key=value,...] (repeatable; 'none' for none)."),
+    eval_every: Optional[int] = typer.Option(None, help="Evaluate every N epochs (and always at the end)."),
+    output_dir: Optional[str] = typer.Option(None),
+    name: Optional[str] = typer.Option(None, help="Run name: the run directory is OUTPUT_DIR/NAME."),
+    save_every: Optional[int] = typer.Option(None, help="Checkpoint every N steps (and at the end)."),
+    keep_checkpoints: Optional[int] = typer.Option(None),
+    resume: Optional[str] = typer.Option(None, help="'latest' (of --name) or a run/checkpoint path."),
+    log_every: Optional[int] = typer.Option(None),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress"),
+    nproc_per_node: int = typer.Option(1, help="Processes on this node: relaunches under torchrun."),
+    nnodes: int = typer.Option(1),
+    node_rank: int = typer.Option(0),
+    rdzv_endpoint: Optional[str] = typer.Option(None, help="HOST:PORT of the rendezvous (multi-node)."),
+    master_port: Optional[int] = typer.Option(None, help="Port for single-node runs (default: any free)."),
+):
+    """Train: compose towers, heads and losses from plugins (defaults: the MiniLM→image distillation job)."""
+    if (nproc_per_node > 1 or nnodes > 1) and not os.environ.get("VLKD_LAUNCHED"):
+        argv = sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else list(ctx.args)
+        raise typer.Exit(_launch(nproc_per_node, nnodes, node_rank, rdzv_endpoint, master_port, argv))
+    from vlkd_core.training import TrainConfig, load_config_file, train
+    base = TrainConfig.from_dict(load_config_file(config), source=str(config)) if config else TrainConfig()
+    none_or = lambda v: None if v is None else (None if str(v).lower() == "none" else v)
+    overrides = dict(
+        image=image, text=text, image_pretrained=image_pretrained, text_pretrained=text_pretrained,
+        image_options=parse_options(image_option, "--image-option") if image_option else None,
+        text_options=parse_options(text_option, "--text-option") if text_option else None,
+        cache_dir=cache_dir, embed_dim=embed_dim, prototypes=prototypes, teacher=teacher,
+        head_options=parse_options(head_option, "--head-option") if head_option else None,
+        lock_image=lock_image, lock_text=lock_text, unlock=unlock or None, loss=loss,
+        loss_options=_loss_options(loss_option) if loss_option else None, data=data,
+        data_options=parse_options(data_option, "--data-option") if data_option else None,
+        episode_size=episode_size, strict=strict, workers=workers, epochs=epochs, max_steps=max_steps,
+        batch_size=batch_size, accum_steps=accum_steps, lr=lr, image_lr=image_lr, text_lr=text_lr,
+        weight_decay=weight_decay, warmup_steps=warmup_steps, grad_clip=grad_clip, precision=precision,
+        compile=compile, seed=seed, feature_cache=feature_cache, feature_cache_dir=feature_cache_dir,
+        eval_every=eval_every, output_dir=output_dir, name=name, save_every=save_every,
+        keep_checkpoints=keep_checkpoints, resume=resume, log_every=log_every, progress=progress)
+    cfg = base.with_overrides(overrides)
+    if image_head is not None:
+        cfg.image_head = none_or(image_head)
+    if text_head is not None:
+        cfg.text_head = none_or(text_head)
+    if eval:
+        cfg.eval = [] if eval == ["none"] else list(eval)
+    summary = train(cfg, console=console)
+    if int(os.environ.get("RANK", "0")) == 0:
+        console.print(results_table(summary))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train", context_settings={"allow_extra_args": False})(train_command)

@@ -1,0 +1,135 @@
+"""TrainConfig: every option of `vlkd train`; config files (TOML/YAML) use the same keys."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+
+TEACHERS = ("text", "image", "none")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass
+class TrainConfig:
+    # towers
+    image: str = "torchvision:resnet18"
+    text: str = "hf:sentence-transformers/all-MiniLM-L6-v2"
+    image_pretrained: str | None = None
+    text_pretrained: str | None = None
+    image_options: dict[str, Any] = field(default_factory=lambda: {"image_size": 64})
+    text_options: dict[str, Any] = field(default_factory=dict)
+    cache_dir: str | None = None          # where families cache downloaded weights
+    # heads and roles
+    image_head: str | None = "linear"     # a head name, or None
+    text_head: str | None = None
+    head_options: dict[str, Any] = field(default_factory=dict)
+    embed_dim: int | None = None          # head output size (default: the teacher's width)
+    prototypes: int = 1024                # prototype-head size for DINO/ProtoCPC-style losses
+    teacher: str = "text"                 # text | image | none
+    lock_image: bool = False
+    lock_text: bool = False
+    unlock: list[str] = field(default_factory=list)  # "image:layer4*,!*bn*" / "text:..."
+    # loss
+    loss: str = "infonce"                 # name[:weight],name[:weight]
+    loss_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per loss name
+    # data
+    data: str = "shapes"
+    data_options: dict[str, Any] = field(default_factory=dict)
+    episode_size: int | None = None
+    strict: bool = False                  # stop on the first unreadable image
+    workers: int = 0
+    # optimisation
+    epochs: int = 4
+    max_steps: int | None = None
+    batch_size: int = 64
+    accum_steps: int = 1
+    lr: float = 2e-3
+    image_lr: float | None = None
+    text_lr: float | None = None
+    weight_decay: float = 0.05
+    warmup_steps: int = 20
+    grad_clip: float | None = 1.0
+    precision: str = "fp32"
+    compile: bool = False
+    seed: int = 0
+    # frozen-tower feature cache
+    feature_cache: str = "memory"         # memory | disk | none
+    feature_cache_dir: str | None = None
+    # evaluation
+    eval: list[str] = field(default_factory=lambda: [
+        "zeroshot:dataset=shapes,label_by=shape",
+        "zeroshot:dataset=shapes,label_by=colour",
+        "retrieval:dataset=shapes"])
+    eval_every: int | None = None         # epochs
+    # run directory, checkpoints, logging
+    output_dir: str = "runs"
+    name: str | None = None
+    save_every: int | None = None         # steps
+    keep_checkpoints: int = 2
+    resume: str | None = None             # latest | PATH
+    log_every: int = 10
+    progress: bool = True
+
+    def validate(self) -> None:
+        if self.teacher not in TEACHERS:
+            raise UsageError(f"--teacher '{self.teacher}' must be one of {', '.join(TEACHERS)}")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"--precision '{self.precision}' must be one of {', '.join(PRECISIONS)}")
+        if self.feature_cache not in ("memory", "disk", "none"):
+            raise UsageError(f"--feature-cache '{self.feature_cache}' must be memory, disk or none")
+        for name, value in (("--batch-size", self.batch_size), ("--epochs", self.epochs),
+                            ("--accum-steps", self.accum_steps)):
+            if value < 1:
+                raise UsageError(f"{name} must be >= 1, got {value}")
+        if self.feature_cache == "disk" and not self.feature_cache_dir:
+            raise UsageError("--feature-cache disk needs --feature-cache-dir")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        clean = {k.replace("-", "_"): v for k, v in data.items()}
+        unknown = sorted(set(clean) - known)
+        if unknown:
+            from ..errors import suggest
+            hint = suggest(unknown[0], known)
+            raise UsageError(f"{source}: unknown key '{unknown[0]}'"
+                             + (f"; did you mean {', '.join(hint)}?" if hint else ""))
+        return cls(**clean)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "TrainConfig":
+        data = self.to_dict()
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return TrainConfig.from_dict(data, source="flags")
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML or YAML run config (keys mirror the flags, with underscores or dashes)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"--config: file '{path}' does not exist")
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            import yaml
+            data = yaml.safe_load(text) or {}
+        elif path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise UsageError(f"--config '{path}': use a .toml, .yaml or .json file")
+    except UsageError:
+        raise
+    except Exception as exc:
+        raise UsageError(f"--config '{path}': cannot parse: {exc}".splitlines()[0]) from None
+    if not isinstance(data, dict):
+        raise UsageError(f"--config '{path}': expected a table of options at the top level")
+    return data

@@ -1,0 +1,89 @@
+"""Process-level set-up: torch.distributed from torchrun's environment, device, seeds, run dir."""
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import UsageError
+from .config import TrainConfig
+
+
+@dataclass
+class Runtime:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+
+def setup_runtime() -> Runtime:
+    """Initialise torch.distributed when launched by torchrun (WORLD_SIZE > 1): gloo on CPU,
+    nccl on GPU."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = torch.cuda.is_available()
+    device = torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if cuda else "gloo")
+    return Runtime(rank, world, local, device)
+
+
+def teardown_runtime(rt: Runtime) -> None:
+    if rt.distributed and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_run_dir(cfg: TrainConfig) -> Path:
+    """``output_dir/name``; a new run never overwrites an existing run's checkpoints."""
+    name = cfg.name
+    if not name:
+        if cfg.resume == "latest":
+            raise UsageError("--resume latest needs --name: which run under "
+                             f"'{cfg.output_dir}' should continue?")
+        loss = cfg.loss.split(",")[0].split(":")[0]
+        name = time.strftime("%Y%m%d-%H%M%S-") + f"{cfg.image.replace(':', '-').replace('/', '-')}-{loss}"
+        cfg.name = name
+    run_dir = Path(cfg.output_dir) / name
+    if (run_dir / "checkpoints").exists() and not cfg.resume:
+        raise UsageError(f"run directory '{run_dir}' already has checkpoints; pass --resume latest "
+                         "to continue it or choose another --name")
+    return run_dir
+
+
+@dataclass
+class RunContext:
+    """What lifecycle hooks receive."""
+    config: TrainConfig
+    run_dir: Path
+    runtime: Runtime
+    model: Any
+    step: int = 0
+    epoch: int = 0
+    state: dict[str, Any] = field(default_factory=dict)  # for loggers to keep per-run objects
+
+    @property
+    def is_main(self) -> bool:
+        return self.runtime.is_main
