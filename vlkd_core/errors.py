@@ -17,13 +17,18 @@ class UsageError(VlkdError):
     exit_code = 2
 
 
+LISTED_KINDS = ("backbone", "head", "loss", "dataset", "evaluator")
+
+
 class UnknownComponentError(UsageError, KeyError):
     def __init__(self, kind: str, name: str, candidates: Iterable[str], where: str = ""):
         self.kind, self.name = kind, name
         self.suggestions = suggest(name, candidates)
         hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
         place = f" in {where}" if where else ""
-        super().__init__(f"unknown {kind} '{name}'{place}{hint} (see `vlkd components list {kind}s`)")
+        see = {"plugin": "vlkd plugins list", "model": "vlkd components list backbones"}.get(
+            kind, (f"vlkd components list {kind}es" if kind == "loss" else f"vlkd components list {kind}s") if kind in LISTED_KINDS else "")
+        super().__init__(f"unknown {kind} '{name}'{place}{hint}" + (f" (see `{see}`)" if see else ""))
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return self.args[0]

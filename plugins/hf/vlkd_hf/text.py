@@ -1,0 +1,71 @@
+"""Text towers: a transformers AutoModel with a pooler, or a sentence-transformers folder."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .pooling import pool
+
+
+def _tensors(batch: Any) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in dict(batch).items() if isinstance(v, torch.Tensor)}
+
+
+class HFTextTower(nn.Module):
+    """AutoModel + AutoTokenizer; ``preprocess`` returns the tokenizer's dict of tensors."""
+
+    modality = "text"
+
+    def __init__(self, model: nn.Module, tokenizer, pooler: str, max_seq_length: int | None,
+                 normalize: bool = False, projection: nn.Module | None = None):
+        super().__init__()
+        self.model, self.tokenizer, self.pooler, self.normalize = model, tokenizer, pooler, normalize
+        self.projection = projection
+        limit = getattr(model.config, "max_position_embeddings", None) or 512
+        model_max = getattr(tokenizer, "model_max_length", limit)
+        self.max_seq_length = int(max_seq_length or min(limit, model_max if model_max < 1e6 else limit))
+        self.output_dim = int(projection.out_features if projection is not None else model.config.hidden_size)
+
+    def preprocess(self, texts: list[str], train: bool = False) -> dict[str, torch.Tensor]:
+        return _tensors(self.tokenizer(list(texts), padding=True, truncation=True,
+                                       max_length=self.max_seq_length, return_tensors="pt"))
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        output = self.model(**inputs)
+        features = pool(output, self.pooler, inputs.get("attention_mask"))
+        if self.projection is not None:
+            features = self.projection(features)
+        return nn.functional.normalize(features, dim=-1) if self.normalize else features
+
+
+class SentenceTransformerTower(nn.Module):
+    """A sentence-transformers model with its folder's own modules (pooling, normalisation)."""
+
+    modality = "text"
+
+    def __init__(self, st_model: nn.Module, max_seq_length: int | None = None):
+        super().__init__()
+        self.st = st_model
+        if max_seq_length is not None:
+            self.st.max_seq_length = int(max_seq_length)
+        # sentence-transformers 5.x renamed a few methods; use whichever this version has
+        dim = getattr(st_model, "get_embedding_dimension", None) or st_model.get_sentence_embedding_dimension
+        self.output_dim = int(dim())
+        self._tokenize_method = "preprocess" if hasattr(st_model, "preprocess") else "tokenize"
+
+    @property
+    def max_seq_length(self) -> int:
+        return self.st.max_seq_length
+
+    @property
+    def transformer(self) -> nn.Module:
+        """The wrapped transformers model (where adapters go)."""
+        return self.st[0].auto_model
+
+    def preprocess(self, texts: list[str], train: bool = False) -> dict[str, torch.Tensor]:
+        return _tensors(getattr(self.st, self._tokenize_method)(list(texts)))
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.st(dict(inputs))["sentence_embedding"]

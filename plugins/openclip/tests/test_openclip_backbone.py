@@ -1,0 +1,125 @@
+"""openclip:<name> towers on a tiny registered config: contract, equality with open_clip's own
+encode_image / encode_text, transforms and tokenizer, weights from files and directories,
+open_clip's lock, errors and fast offline failure."""
+import json
+import time
+
+import open_clip
+import pytest
+import torch
+from PIL import Image
+
+import vlkd_core as vlkd
+from vlkd_core.errors import UsageError
+from vlkd_core.testing import check_backbone
+from vlkd_openclip.hub import hub_reachable
+
+TEXTS = ["a small red circle", "a large blue square above a green triangle"]
+
+
+def image(seed: int = 0) -> Image.Image:
+    gen = torch.Generator().manual_seed(seed)
+    return Image.fromarray((torch.rand(40, 52, 3, generator=gen) * 255).byte().numpy())
+
+
+@pytest.fixture
+def clip_checkpoint(tiny_clip, tmp_path):
+    """A full OpenCLIP model with its own random weights, saved as a checkpoint file."""
+    torch.manual_seed(0)
+    model, _, preprocess_val = open_clip.create_model_and_transforms(tiny_clip)
+    path = tmp_path / "open_clip_pytorch_model.bin"
+    torch.save(model.state_dict(), path)
+    return model.eval(), preprocess_val, path
+
+
+@pytest.mark.parametrize("modality", ["image", "text"])
+def test_contract_kit(tiny_clip, tiny_cfg, modality):
+    tower = vlkd.build_backbone(f"openclip:{tiny_clip}", modality=modality)
+    check_backbone(tower, name=modality)
+    assert tower.output_dim == tiny_cfg["embed_dim"]
+
+
+def test_towers_match_open_clip_and_keep_only_their_half(tiny_clip, clip_checkpoint):
+    model, preprocess_val, path = clip_checkpoint
+    image_tower = vlkd.build_backbone(f"openclip:{tiny_clip}", pretrained=str(path)).eval()
+    text_tower = vlkd.build_backbone(f"openclip:{tiny_clip}", modality="text", pretrained=str(path)).eval()
+    assert all(k.startswith("visual.") for k in image_tower.state_dict())
+    assert not any(k.startswith("visual") for k in text_tower.state_dict())
+    img = image()
+    x = image_tower.preprocess(img).unsqueeze(0)
+    assert torch.allclose(x[0], preprocess_val(img))
+    tokens = text_tower.preprocess(TEXTS)
+    assert torch.equal(tokens, open_clip.get_tokenizer(tiny_clip)(TEXTS))
+    with torch.no_grad():
+        assert torch.allclose(image_tower(x), model.encode_image(x), atol=1e-5)
+        assert torch.allclose(text_tower(tokens), model.encode_text(tokens), atol=1e-5)
+
+
+def test_local_directory_and_tower_state_dict_files(tiny_clip, tiny_cfg, clip_checkpoint, tmp_path):
+    model, _, path = clip_checkpoint
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": tiny_cfg}))
+    (folder / path.name).write_bytes(path.read_bytes())
+    from_dir = vlkd.build_backbone(f"openclip:{tiny_clip}", pretrained=str(folder)).eval()
+    x = from_dir.preprocess(image()).unsqueeze(0)
+    with torch.no_grad():
+        assert torch.allclose(from_dir(x), model.encode_image(x), atol=1e-5)
+    # save -> load of the tower's own state dict
+    torch.save(from_dir.state_dict(), tmp_path / "tower.pt")
+    again = vlkd.build_backbone(f"openclip:{tiny_clip}", pretrained=str(tmp_path / "tower.pt")).eval()
+    fresh = vlkd.build_backbone(f"openclip:{tiny_clip}").eval()
+    with torch.no_grad():
+        assert torch.allclose(again(x), from_dir(x), atol=1e-6)
+        assert not torch.allclose(fresh(x), from_dir(x), atol=1e-3)
+    with pytest.raises(UsageError, match="does not fit"):
+        vlkd.build_backbone(f"openclip:{tiny_clip}", modality="text", pretrained=str(tmp_path / "tower.pt"))
+
+
+def test_image_size_and_train_transform(tiny_clip):
+    tower = vlkd.build_backbone(f"openclip:{tiny_clip}", image_size=48)
+    assert tower.preprocess(image()).shape == tower.preprocess(image(), train=True).shape == (3, 48, 48)
+    check_backbone(tower, name="48px")
+
+
+def test_open_clip_lock_and_partial_unlock(tiny_clip):
+    locked = vlkd.build_backbone(f"openclip:{tiny_clip}", lock=True)
+    assert not any(p.requires_grad for p in locked.parameters())
+    check_backbone(locked, name="locked")
+    # open_clip's ViT groups: last group = the projection
+    one = vlkd.build_backbone(f"openclip:{tiny_clip}", lock=True, unlocked_groups=1)
+    assert [n for n, p in one.named_parameters() if p.requires_grad] == ["visual.proj"]
+    # open_clip's text groups, from the end: projection, then last block + ln_final, ...
+    text = vlkd.build_backbone(f"openclip:{tiny_clip}", modality="text", lock=True, unlocked_layers=1)
+    assert [n for n, p in text.named_parameters() if p.requires_grad] == ["text.text_projection"]
+    text = vlkd.build_backbone(f"openclip:{tiny_clip}", modality="text", lock=True, unlocked_layers=2)
+    names = [n for n, p in text.named_parameters() if p.requires_grad]
+    assert names and any("resblocks.1." in n for n in names)
+    assert not any("resblocks.0." in n or "token_embedding" in n for n in names)
+    check_backbone(text, name="text unlocked 2")
+    patterns = vlkd.build_backbone(f"openclip:{tiny_clip}", lock=True, unlock="visual.ln_post.*")
+    assert {n for n, p in patterns.named_parameters() if p.requires_grad} == {"visual.ln_post.weight", "visual.ln_post.bias"}
+
+
+def test_unknown_names_and_tags(tiny_clip):
+    with pytest.raises(UsageError, match="did you mean RN50"):
+        vlkd.build_backbone("openclip:RN51")
+    with pytest.raises(UsageError, match="openai"):
+        vlkd.build_backbone("openclip:RN50", pretrained="no-such-tag")
+
+
+@pytest.mark.skipif(hub_reachable(), reason="needs a machine without internet")
+@pytest.mark.parametrize("pretrained", ["openai", "hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K"])
+def test_offline_download_fails_fast(pretrained, tmp_path):
+    start = time.monotonic()
+    with pytest.raises(UsageError, match="--cache-dir") as info:
+        vlkd.build_backbone("openclip:RN50", pretrained=pretrained, cache_dir=str(tmp_path))
+    assert time.monotonic() - start < 20 and "local" in str(info.value)
+
+
+def test_hf_hub_offline_env_fails_fast_even_when_online(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.monotonic()
+    with pytest.raises(UsageError, match="offline"):
+        vlkd.build_backbone("openclip:RN50", pretrained="openai", cache_dir=str(tmp_path))
+    assert time.monotonic() - start < 10

@@ -1,0 +1,11 @@
+"""vlkd plugin `openclip`: the backbone family ``openclip:<name>`` (cheap hooks only)."""
+from vlkd_core import hookimpl
+
+
+@hookimpl
+def vlkd_register_backbones(register):
+    # No `example`: every built-in open_clip config is large; the plugin's tests register a
+    # tiny config with open_clip.add_model_config instead.
+    register("openclip", "vlkd_openclip.backbone:build_openclip_backbone",
+             models="vlkd_openclip.models:list_models",
+             description="OpenCLIP image tower (visual) or text tower (encode_text)")

@@ -1,0 +1,116 @@
+"""``timm:<name>``: a timm model built with ``num_classes=0`` (pooled pre-logits features)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import timm
+import torch
+from timm.data import create_transform, resolve_data_config
+from torch import nn
+
+from vlkd_core.errors import UsageError
+from vlkd_core.freeze import apply_freeze
+
+from .hub import hub_offline_when_unreachable
+from .weights import load_weights_into
+
+DEFAULT_TAGS = ("default", "true", "yes", "1")
+
+
+class TimmTower(nn.Module):
+    """Image tower around a headless timm model; preprocessing from timm's data config."""
+
+    modality = "image"
+
+    def __init__(self, model: nn.Module, output_dim: int, data_config: dict, name: str):
+        super().__init__()
+        self.model, self.output_dim, self.name = model, output_dim, name
+        self.data_config = dict(data_config)
+        self._eval = create_transform(**data_config, is_training=False)
+        self._train = create_transform(**data_config, is_training=True)
+
+    def preprocess(self, image, train: bool = False) -> torch.Tensor:
+        return (self._train if train else self._eval)(image.convert("RGB"))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
+
+
+def _is_local(pretrained: str | None) -> bool:
+    return pretrained is not None and Path(pretrained).expanduser().exists()
+
+
+def create(model: str, pretrained: str | None, image_size: int | None, cache_dir: str | None,
+           num_classes: int = 0) -> nn.Module:
+    """``timm.create_model`` with a tag (``default`` or e.g. ``a1_in1k``) or no weights.
+    ``image_size`` is passed as ``img_size`` to models that take it (ViTs resample their
+    position embeddings)."""
+    name, use_hub = model, False
+    if pretrained is not None and not _is_local(pretrained):
+        use_hub = True
+        if pretrained.startswith("hf-hub:"):  # e.g. hf-hub:timm/resnet18.a1_in1k
+            name = pretrained
+        elif pretrained.lower() not in DEFAULT_TAGS:
+            name = f"{model}.{pretrained}"
+    kwargs: dict = {"num_classes": num_classes}
+    if cache_dir is not None:
+        kwargs["cache_dir"] = str(Path(cache_dir).expanduser())
+    try:
+        with hub_offline_when_unreachable() as offline:
+            try:
+                return timm.create_model(name, pretrained=use_hub, img_size=image_size, **kwargs) \
+                    if image_size else timm.create_model(name, pretrained=use_hub, **kwargs)
+            except TypeError as exc:  # this architecture has no img_size argument
+                if "img_size" not in str(exc):
+                    raise
+                return timm.create_model(name, pretrained=use_hub, **kwargs)
+    except RuntimeError as exc:
+        if "Unknown model" in str(exc) or "Invalid pretrained tag" in str(exc):
+            tags = [t.split(".", 1)[1] for t in timm.list_pretrained(f"{model}.*")]
+            raise UsageError(f"--pretrained '{pretrained}' is not a timm tag of {model} "
+                             f"(tags: {', '.join(tags) or 'none'}) nor a local file") from None
+        raise
+    except (OSError, ConnectionError) as exc:
+        if not use_hub:
+            raise
+        where = "offline" if offline else "download failed"
+        raise UsageError(f"--pretrained {pretrained}: cannot fetch timm weights for {name} "
+                         f"({where}: {type(exc).__name__}); pre-fill --cache-dir or pass a local "
+                         f"weights file as --pretrained") from None
+
+
+@torch.no_grad()
+def measure_output_dim(model: nn.Module, input_size: tuple[int, int, int], name: str) -> int:
+    was_training = model.training
+    model.eval()
+    try:
+        out = model(torch.zeros(1, *input_size))
+    except RuntimeError as exc:
+        raise UsageError(f"timm:{name} cannot run at input size {input_size} "
+                         f"({str(exc).splitlines()[0]}); choose another --image-size") from None
+    finally:
+        model.train(was_training)
+    return int(out.shape[-1])
+
+
+def build_timm_backbone(model: str, modality: str = "image", pretrained: str | None = None,
+                        image_size: int | None = None, cache_dir: str | None = None,
+                        lock: bool = False, unlock: str | None = None) -> TimmTower:
+    """A timm model as an image tower returning pooled features (``num_classes=0``).
+
+    pretrained: ``default`` (timm's default tag), a tag such as ``a1_in1k``, ``hf-hub:org/repo``,
+    or a local file
+    (timm checkpoint, saved tower, or another implementation's checkpoint mapped tensor by
+    tensor). image_size: input resolution (default: the model's). cache_dir: HF hub cache.
+    lock / unlock: freeze, then re-enable parameters matching the patterns."""
+    if modality != "image":
+        raise UsageError(f"timm:{model} is an image backbone; it cannot be the {modality} tower")
+    net = create(model, pretrained, image_size, cache_dir)
+    if _is_local(pretrained):
+        load_weights_into(net, pretrained)
+    config = resolve_data_config({}, model=net)
+    if image_size is not None:
+        config["input_size"] = (3, image_size, image_size)
+    output_dim = measure_output_dim(net, config["input_size"], model)
+    tower = TimmTower(net, output_dim, config, model)
+    return apply_freeze(tower, lock=lock, unlock=unlock)
