@@ -28,6 +28,7 @@ BUILTIN_PLUGINS = {
     "builtin-backbones": "vlkd_core.builtins.backbones",
     "builtin-heads": "vlkd_core.builtins.heads",
     "builtin-datasets": "vlkd_core.builtins.datasets",
+    "builtin-evaluators": "vlkd_core.builtins.evaluators",
     "builtin-loggers": "vlkd_core.builtins.loggers",
 }
 

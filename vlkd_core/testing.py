@@ -157,3 +157,18 @@ def check_evaluator(evaluator: Any, model: Any, name: str = "evaluator", **kwarg
         assert isinstance(key, str), f"{name}: metric name {key!r} is not a string"
         assert isinstance(value, (int, float)) and math.isfinite(value), f"{name}: metric {key}={value!r}"
     return metrics
+
+
+def toy_dual_encoder(output_dim: int = 64, seed: int = 0, model: str = "tiny"):
+    """A :class:`vlkd_core.model.DualEncoder` of the builtin ``toy`` towers (no downloads),
+    initialised deterministically from ``seed``: the model evaluator contract tests use."""
+    from .api import build_backbone
+    from .model import DualEncoder
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        image = build_backbone(f"toy:{model}", modality="image", output_dim=output_dim)
+        text = build_backbone(f"toy:{model}", modality="text", output_dim=output_dim)
+    finally:
+        torch.random.set_rng_state(state)  # do not disturb the caller's random stream
+    return DualEncoder(image, text).eval()
