@@ -61,8 +61,8 @@ class TrainConfig:
     feature_cache_dir: str | None = None
     # evaluation
     eval: list[str] = field(default_factory=lambda: [
-        "zeroshot:dataset=shapes,label_by=shape",
-        "zeroshot:dataset=shapes,label_by=colour",
+        "zeroshot:dataset=shapes,dataset.label_by=shape,prefix=zeroshot-shape",
+        "zeroshot:dataset=shapes,dataset.label_by=colour,prefix=zeroshot-colour",
         "retrieval:dataset=shapes"])
     eval_every: int | None = None         # epochs
     # run directory, checkpoints, logging

@@ -1,8 +1,7 @@
 """Running evaluators named on the command line: ``NAME[:key=value,...]``.
 
 Dotted keys nest (``dataset.label_by=colour`` -> ``dataset_options={"label_by": "colour"}``);
-``tag=X`` renames the metric prefix (``zeroshot/top1`` -> ``zeroshot-X/top1``) so one evaluator
-can run twice.
+``prefix=X`` renames the metrics (``X/top1``) so one evaluator can run twice.
 """
 from __future__ import annotations
 
@@ -20,8 +19,8 @@ def _value(text: str) -> Any:
         return text
 
 
-def parse_eval_spec(spec: str) -> tuple[str, str, dict[str, Any]]:
-    """-> (evaluator name, metric tag, options)."""
+def parse_eval_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """-> (evaluator name, options)."""
     name, _, rest = spec.partition(":")
     options: dict[str, Any] = {}
     for part in filter(None, (p.strip() for p in rest.split(","))):
@@ -33,25 +32,26 @@ def parse_eval_spec(spec: str) -> tuple[str, str, dict[str, Any]]:
             options.setdefault(f"{outer}_options", {})[inner] = _value(value)
         else:
             options[key] = _value(value)
-    tag = str(options.pop("tag", ""))
-    return name.strip(), tag, options
+    return name.strip(), options
 
 
-def build_evaluators(specs: list[str]) -> list[tuple[str, str, Any]]:
+def build_evaluators(specs: list[str]) -> list[tuple[str, Any]]:
     """Build every evaluator up front so a bad name or option fails before training."""
     built = []
     for spec in specs:
-        name, tag, options = parse_eval_spec(spec)
-        built.append((name, tag, api.build_evaluator(name, **options)))
+        name, options = parse_eval_spec(spec)
+        built.append((name, api.build_evaluator(name, **options)))
     return built
 
 
-def run_evaluators(evaluators: list[tuple[str, str, Any]], model: Any) -> dict[str, float]:
+def run_evaluators(evaluators: list[tuple[str, Any]], model: Any) -> dict[str, float]:
     metrics: dict[str, float] = {}
-    for name, tag, evaluator in evaluators:
+    for name, evaluator in evaluators:
+        was_training = model.training
+        model.eval()
         for key, value in evaluator.evaluate(model).items():
-            if tag:
-                head, sep, tail = key.partition("/")
-                key = f"{head}-{tag}/{tail}" if sep else f"{key}-{tag}"
+            if key in metrics:
+                raise UsageError(f"--eval: two evaluators report '{key}'; give one a prefix=NAME option")
             metrics[key] = float(value)
+        model.train(was_training)
     return metrics

@@ -1,0 +1,80 @@
+"""End-to-end training with tiny towers: every loss family, the feature cache, config files."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from vlkd_cli.app import app
+from train_helpers import TINY, decreased, losses
+
+runner = CliRunner()
+
+
+def train(tmp_path, name, *extra):
+    result = runner.invoke(app, ["train", *TINY, "--output-dir", str(tmp_path), "--name", name, *extra])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("loss, extra", [
+    ("infonce", ["--teacher", "none"]),                       # CLIP-style, both towers train
+    ("infonce", ["--teacher", "text", "--image-head", "linear"]),   # LiT: locked text tower
+    ("simreg", ["--teacher", "text"]),
+    ("vicreg", ["--teacher", "text", "--lr", "5e-4"]),
+    ("seed", ["--teacher", "text", "--loss-option", "seed.queue_size=96"]),
+    ("compress-2q", ["--teacher", "text", "--loss-option", "compress-2q.queue_size=96"]),
+    ("dino", ["--teacher", "text", "--prototypes", "32"]),
+    ("protocpc", ["--teacher", "text", "--prototypes", "32"]),
+    ("infonce:1.0,simreg:0.5", ["--teacher", "text"]),
+])
+def test_each_loss_family_trains_and_loss_decreases(tmp_path, loss, extra):
+    run = train(tmp_path, "run", "--loss", loss, "--epochs", "3", *extra)
+    values = losses(run)
+    assert len(values) == 24
+    assert decreased(values), values
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 24 and (run / "config.json").exists()
+    assert any((run / "tensorboard").iterdir())
+
+
+def test_locked_teacher_runs_once_per_distinct_caption(tmp_path):
+    run = train(tmp_path, "cached", "--loss", "simreg", "--teacher", "text", "--epochs", "3")
+    summary = json.loads((run / "summary.json").read_text())
+    cache = summary["feature_cache"]["text"]
+    from vlkd_core.datasets.shapes import ShapesDataset
+    data = ShapesDataset(size=32, length=256)
+    distinct = {data[i]["text"] for i in range(len(data))}
+    assert cache["misses"] == cache["entries"] == len(distinct)  # one teacher pass per caption
+    assert cache["hits"] == 3 * 256 - len(distinct)
+
+
+def test_disk_cache_is_reused_by_the_next_run(tmp_path):
+    cache_dir = tmp_path / "features"
+    args = ["--loss", "simreg", "--teacher", "text", "--feature-cache", "disk",
+            "--feature-cache-dir", str(cache_dir), "--epochs", "1"]
+    train(tmp_path, "first", *args)
+    second = train(tmp_path, "second", *args)
+    assert len(list(cache_dir.glob("*.safetensors"))) == 1
+    assert json.loads((second / "summary.json").read_text())["feature_cache"]["text"]["misses"] == 0
+
+
+def test_config_file_keys_mirror_flags_and_flags_win(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('loss = "simreg"\nteacher = "text"\nbatch_size = 16\nepochs = 1\n'
+                      '[data_options]\nsize = 32\nlength = 64\n')
+    run = train(tmp_path, "from-file", "--config", str(config), "--batch-size", "8")
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["loss"] == "simreg" and saved["batch_size"] == 8 and saved["data_options"]["length"] == 256
+    assert json.loads((run / "summary.json").read_text())["steps"] == 2 * 256 // 8
+
+
+def test_episodes_use_a_subset_per_epoch(tmp_path):
+    run = train(tmp_path, "episodic", "--loss", "simreg", "--teacher", "text", "--episode-size", "64")
+    assert json.loads((run / "summary.json").read_text())["steps"] == 2 * 64 // 32
+
+
+def test_gradient_accumulation_counts_optimizer_steps(tmp_path):
+    run = train(tmp_path, "accum", "--loss", "simreg", "--teacher", "text", "--accum-steps", "2")
+    assert json.loads((run / "summary.json").read_text())["steps"] == 2 * (256 // 32 // 2)

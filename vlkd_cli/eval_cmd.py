@@ -1,0 +1,68 @@
+"""`vlkd eval RUN_OR_CHECKPOINT` or `vlkd eval --image SPEC --text SPEC`."""
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from .common import console, fail, handle_errors, parse_options
+
+
+def metrics_table(metrics: dict, title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in sorted(metrics.items()):
+        table.add_row(key, f"{value:.4f}")
+    return table
+
+
+@handle_errors
+def eval_command(
+    target: Optional[Path] = typer.Argument(None, help="Run directory or checkpoint folder."),
+    eval: Optional[List[str]] = typer.Option(None, "--eval", help="NAME[:key=value,...] (repeatable); default: the run's own --eval list."),
+    image: Optional[str] = typer.Option(None, help="Evaluate an untrained image tower (family:model) instead of a run."),
+    text: Optional[str] = typer.Option(None, help="Text tower (family:model) for --image."),
+    image_pretrained: Optional[str] = typer.Option(None),
+    text_pretrained: Optional[str] = typer.Option(None),
+    image_option: Optional[List[str]] = typer.Option(None),
+    text_option: Optional[List[str]] = typer.Option(None),
+    output: Optional[Path] = typer.Option(None, help="Where to write eval.json (default: the run directory)."),
+):
+    """Evaluate a run, a checkpoint, or pretrained towers; prints a table and writes eval.json."""
+    from vlkd_core.training.evals import build_evaluators, run_evaluators
+    if target is not None and (image or text):
+        fail("give either a RUN_OR_CHECKPOINT or --image/--text, not both")
+    if target is not None:
+        from vlkd_core.training.restore import load_run
+        restored = load_run(target)
+        model, specs = restored.model, list(eval or restored.config.eval)
+        out = output or restored.run_dir / "eval.json"
+        title = f"eval: {restored.checkpoint}"
+    elif image and text:
+        import vlkd_core
+        from vlkd_core.model import DualEncoder
+        model = DualEncoder(
+            vlkd_core.build_backbone(image, "image", image_pretrained, **parse_options(image_option, "--image-option")),
+            vlkd_core.build_backbone(text, "text", text_pretrained, **parse_options(text_option, "--text-option")))
+        if model.image_tower.output_dim != model.text_tower.output_dim:
+            fail(f"--image {image} gives {model.image_tower.output_dim}-d features and --text {text} "
+                 f"{model.text_tower.output_dim}-d: evaluate a trained run (with heads) instead")
+        specs = list(eval or [])
+        out = output or Path("eval.json")
+        title = f"eval: {image} + {text}"
+    else:
+        fail("give a RUN_OR_CHECKPOINT, or both --image and --text")
+    if not specs:
+        fail("no evaluators: pass --eval NAME[:options]")
+    model.eval()
+    metrics = run_evaluators(build_evaluators(specs), model)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"evaluators": specs, "metrics": metrics}, indent=2))
+    console.print(metrics_table(metrics, title))
+    console.print(f"[dim]wrote {out}[/]")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)

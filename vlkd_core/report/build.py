@@ -1,0 +1,101 @@
+"""Assemble report.html and its PNGs for a run directory."""
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import UsageError
+from . import plots
+
+
+def _records(run_dir: Path) -> list[dict]:
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _eval_dataset(cfg):
+    from .. import api
+    for split in ("test", "val", "train"):
+        try:
+            return api.build_dataset(cfg.data, split=split, **cfg.data_options), split
+        except (ValueError, UsageError, FileNotFoundError):
+            continue
+    raise UsageError(f"report: dataset '{cfg.data}' has no test, val or train split")
+
+
+def _zero_shot_per_class(model, dataset, limit: int) -> list[dict]:
+    """The zeroshot evaluator's own per-class table (its ``per_class`` artifact)."""
+    from .. import api
+    evaluator = api.build_evaluator("zeroshot", max_samples=limit, progress=False)
+    evaluator.evaluate(model, dataset=dataset)
+    return evaluator.artifacts["per_class"]
+
+
+def build_report(run_dir: str | Path, samples: int = 300, queries: int = 5, top_k: int = 6) -> Path:
+    """Write RUN/report/*.png and RUN/report.html; returns the HTML path."""
+    from ..training.restore import load_run
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UsageError(f"report: '{run_dir}' is not a run directory")
+    out = run_dir / "report"
+    out.mkdir(exist_ok=True)
+    records = _records(run_dir)
+    train = [r for r in records if r.get("type") == "train"]
+    evals = [r for r in records if r.get("type") == "eval"]
+    figures: list[tuple[str, Path]] = []
+    if train:
+        figures.append(("Loss and learning rate", plots.curves(train, out / "curves.png")))
+    if evals:
+        figures.append(("Metrics over training", plots.metrics_over_training(evals, out / "metrics.png")))
+
+    restored = load_run(run_dir)
+    model = restored.model.eval()
+    dataset, split = _eval_dataset(restored.config)
+    n = min(samples, len(dataset))
+    items = [dataset[i] for i in range(n)]
+    items = [it for it in items if it is not None]
+    images = [it["image"] for it in items]
+    texts = [it["text"] for it in items]
+    with torch.no_grad():
+        img = model.encode_images(images)
+        txt = model.encode_texts(texts)
+    q = min(queries, len(texts))
+    ranked = (txt[:q] @ img.T).topk(min(top_k, len(images)), dim=1).indices.numpy()
+    correct = ranked == np.arange(q)[:, None]
+    figures.append((f"Retrieval examples ({split} split)",
+                    plots.retrieval_grid(texts[:q], images, ranked, correct, out / "retrieval.png")))
+    labels = [it.get("label") for it in items]
+    classnames = getattr(dataset, "classnames", None)
+    if classnames and all(label is not None for label in labels):
+        if getattr(dataset, "templates", None):
+            table = _zero_shot_per_class(model, dataset, n)
+            figures.append(("Zero-shot accuracy per class",
+                            plots.per_class_bars([r["class"] for r in table], [r["recall"] for r in table],
+                                                 f"zero-shot per-class recall ({split})", out / "per_class.png")))
+        from sklearn.manifold import TSNE
+        perplexity = max(2.0, min(30.0, (len(images) - 1) / 3))
+        points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=0).fit_transform(img.numpy())
+        figures.append(("Embedding map", plots.embedding_map(points, labels, classnames, out / "embeddings.png", "t-SNE")))
+
+    summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td></tr>"
+                   for k, v in sorted(summary.get("metrics", {}).items()))
+    facts = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(summary[k]))}</td></tr>"
+                    for k in ("steps", "epochs", "train_seconds", "samples_per_s", "final_loss") if k in summary)
+    body = "".join(f"<h2>{html.escape(title)}</h2><img src='report/{path.name}' style='max-width:100%'>"
+                   for title, path in figures)
+    cfg = html.escape(json.dumps(restored.config.to_dict(), indent=2))
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>vlkd report: {html.escape(run_dir.name)}</title>"
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}td{padding:2px 12px}"
+            "table{border-collapse:collapse}tr:nth-child(even){background:#f3f3f3}</style></head><body>"
+            f"<h1>vlkd run {html.escape(run_dir.name)}</h1><h2>Results</h2><table>{rows}{facts}</table>"
+            f"{body}<h2>Configuration</h2><pre>{cfg}</pre></body></html>")
+    path = run_dir / "report.html"
+    path.write_text(page)
+    return path

@@ -1,0 +1,40 @@
+"""Rebuilding a trained model from a run directory or checkpoint folder, through the plugins."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UsageError
+from . import checkpoint as ckpt
+from .compose import compose
+from .config import TrainConfig
+from .step import TrainStep
+
+
+@dataclass
+class RestoredRun:
+    config: TrainConfig
+    checkpoint: Path
+    run_dir: Path
+    step_module: TrainStep
+
+    @property
+    def model(self):
+        return self.step_module.model
+
+
+def load_run(path: str | Path) -> RestoredRun:
+    """``path``: a run directory (its latest checkpoint) or a checkpoint folder."""
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"'{path}' does not exist (expected a run directory or a checkpoint folder)")
+    folder = ckpt.find_checkpoint(str(path))
+    meta = ckpt.read_meta(folder)
+    cfg = TrainConfig.from_dict(meta["config"], source=str(folder / "meta.json"))
+    cfg.resume = None
+    comp = compose(cfg)
+    step_module = TrainStep(comp, caches={})
+    ckpt.load_weights(folder, step_module)
+    step_module.eval()
+    run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder
+    return RestoredRun(cfg, folder, run_dir, step_module)
