@@ -3,6 +3,7 @@ import inspect
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from .common import console, handle_errors, print_json
@@ -70,7 +71,7 @@ def show_cmd(kind: str = typer.Argument(..., help="backbone|head|loss|dataset|ev
     table = Table(show_header=False, title=f"{comp.kind[:-1] if comp.kind != 'losses' else 'loss'} {name}")
     for key in ("plugin", "distribution", "version", "description", "formula", "paper"):
         if info[key]:
-            table.add_row(key, str(info[key]))
+            table.add_row(key, escape(str(info[key])))  # docstrings hold [B, D]: not markup
     if "needs" in info:
         table.add_row("needs", ", ".join(k for k, v in info["needs"].items() if v) or "-")
     console.print(table)

@@ -18,9 +18,11 @@ from .data import Batch
 
 
 def caption_ids(texts: list[str]) -> torch.Tensor:
-    """Identical captions get identical ids (UniCL-style positives)."""
-    ids: dict[str, int] = {}
-    return torch.tensor([ids.setdefault(t, len(ids)) for t in texts])
+    """Identical captions get identical ids (UniCL-style positives). A hash of the text, not a
+    per-batch counter, so ids agree across ranks when the loss gathers them."""
+    import hashlib
+    return torch.tensor([int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little") >> 1
+                         for t in texts], dtype=torch.long)
 
 
 class TrainStep(nn.Module):

@@ -1,0 +1,10 @@
+"""vlkd plugin `clip`: contrastive image-text losses (cheap hooks only; torch is imported lazily)."""
+from vlkd_core import hookimpl
+
+
+@hookimpl
+def vlkd_register_losses(register):
+    register("infonce", "vlkd_clip.infonce:InfoNCE",
+             description="CLIP InfoNCE with a learnable temperature and global negatives across ranks")
+    register("unicl", "vlkd_clip.infonce:UniCL",
+             description="UniCL: InfoNCE with image-label-text soft targets (same label = positive)")
