@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vlkd_cli.app import app
-from train_helpers import TINY, decreased, losses
+from train_helpers import TINY, TOWERS, decreased, losses
 
 runner = CliRunner()
 
@@ -78,3 +78,40 @@ def test_episodes_use_a_subset_per_epoch(tmp_path):
 def test_gradient_accumulation_counts_optimizer_steps(tmp_path):
     run = train(tmp_path, "accum", "--loss", "simreg", "--teacher", "text", "--accum-steps", "2")
     assert json.loads((run / "summary.json").read_text())["steps"] == 2 * (256 // 32 // 2)
+
+
+@pytest.fixture(scope="module")
+def shape_files(tmp_path_factory):
+    """128 shapes saved as PNG files: a CSV, webdataset shards and an image folder of them."""
+    from vlkd_core.datasets.shapes import ShapesDataset
+    root = tmp_path_factory.mktemp("formats")
+    data = ShapesDataset(size=32, length=128, two_shapes=0.0)
+    rows = ["filepath,title"]
+    for i in range(len(data)):
+        item = data[i]
+        (root / "images").mkdir(exist_ok=True)
+        item["image"].save(root / "images" / f"{i}.png")
+        rows.append(f"images/{i}.png,{item['text']}")
+        folder = root / "folder" / "train" / item["shape"]
+        folder.mkdir(parents=True, exist_ok=True)
+        item["image"].save(folder / f"{i}.png")
+    (root / "train.csv").write_text("\n".join(rows) + "\n")
+    result = runner.invoke(app, ["data", "to-webdataset", str(root / "train.csv"), str(root / "shards"),
+                                 "--maxcount", "50"])
+    assert result.exit_code == 0, result.output
+    return root
+
+
+@pytest.mark.parametrize("fmt", ["csv", "webdataset", "imagefolder"])
+def test_each_data_format_trains(tmp_path, shape_files, fmt):
+    options = {"csv": ["--data-option", f"path={shape_files / 'train.csv'}"],
+               "webdataset": ["--data-option", f"path={shape_files}/shards/shard-{{000000..000002}}.tar",
+                              "--max-steps", "12"],
+               "imagefolder": ["--data-option", f"root={shape_files / 'folder'}"]}[fmt]
+    run = tmp_path / fmt
+    result = runner.invoke(app, ["train", *TOWERS, "--loss", "infonce", "--teacher", "none", "--data", fmt,
+                                 *options, "--epochs", "3", "--batch-size", "16", "--lr", "3e-3",
+                                 "--output-dir", str(tmp_path), "--name", fmt])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    values = losses(run)
+    assert len(values) in (12, 24) and decreased(values), values

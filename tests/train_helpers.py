@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 # toy towers at 32 px: a few steps take a second or two on 2 cores
-TINY = ["--image", "toy:tiny", "--text", "toy:tiny", "--image-option", "image_size=32",
-        "--image-head", "none", "--data-option", "size=32", "--data-option", "length=256",
-        "--batch-size", "32", "--epochs", "2", "--log-every", "1", "--no-progress", "--eval", "none",
-        "--warmup-steps", "2"]
+TOWERS = ["--image", "toy:tiny", "--text", "toy:tiny", "--image-option", "image_size=32",
+          "--image-head", "none", "--batch-size", "32", "--epochs", "2", "--log-every", "1",
+          "--no-progress", "--eval", "none", "--warmup-steps", "2"]
+SHAPES = ["--data-option", "size=32", "--data-option", "length=256"]
+TINY = TOWERS + SHAPES
 
 
 def losses(run_dir: Path) -> list[float]:

@@ -4,7 +4,7 @@ from typing import List, Optional
 
 import typer
 
-from . import components_cmd, plugins_cmd
+from . import components_cmd, data_cmd, eval_cmd, plugins_cmd, report_cmd, train_cmd
 
 app = typer.Typer(name="vlkd", help="Vision-language representation learning and knowledge "
                   "distillation, composed from plugins.", no_args_is_help=True,
@@ -36,20 +36,8 @@ def main_callback(
         reset_plugin_manager(disable=disable_plugin)
 
 
-def _register_optional_commands() -> None:
-    # train/eval/report/data live in their own modules; each adds itself when present.
-    import importlib
-    for module in ("train_cmd", "eval_cmd", "report_cmd", "data_cmd"):
-        try:
-            mod = importlib.import_module(f"vlkd_cli.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"vlkd_cli.{module}":
-                raise
-            continue
-        mod.register(app)
-
-
-_register_optional_commands()
+for command_module in (train_cmd, eval_cmd, report_cmd, data_cmd):
+    command_module.register(app)
 
 
 def main() -> None:

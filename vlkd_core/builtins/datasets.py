@@ -6,3 +6,13 @@ from vlkd_core.hookspecs import hookimpl
 def vlkd_register_datasets(register):
     register("shapes", "vlkd_core.datasets.shapes:ShapesDataset",
              description="procedurally generated captioned shapes (no download; the default data)")
+    register("fashion-mnist", "vlkd_core.datasets.fashion_mnist:FashionMNISTDataset",
+             description="Fashion-MNIST from IDX files (default root: Debian's /usr/share/datasets/fashion-mnist)")
+    register("torchvision", "vlkd_core.datasets.torchvision_local:TorchvisionDataset",
+             description="torchvision classification sets (CIFAR10/100, MNIST, STL10, ...) from a local root, no download")
+    register("csv", "vlkd_core.datasets.csv:CsvDataset",
+             description="image-text pairs from CSV/TSV files (OpenCLIP/ITRA columns filepath,title)")
+    register("webdataset", "vlkd_core.datasets.webdataset:WebDataset",
+             description="image-text pairs streamed from webdataset .tar shards (jpg|png|webp + txt [+ cls])")
+    register("imagefolder", "vlkd_core.datasets.imagefolder:ImageFolderDataset",
+             description="class folders (root/[split/]class/img) captioned with prompt templates")

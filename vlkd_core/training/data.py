@@ -6,52 +6,13 @@ of (seed, epoch, rank) and can start mid-epoch, and every sample's augmentation 
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-
-def sample_seed(*parts: Any) -> int:
-    return int.from_bytes(hashlib.sha1("/".join(map(str, parts)).encode()).digest()[:8], "little") % (2**63)
-
-
-class EpochSampler(Sampler[int]):
-    """Seeded permutation per epoch, optionally an episode (a fresh random subset of
-    ``episode_size`` indices per epoch), split across ranks, whole batches only, resumable."""
-
-    def __init__(self, length: int, batch_size: int, seed: int = 0, rank: int = 0, world: int = 1,
-                 episode_size: int | None = None):
-        self.length, self.batch_size, self.seed = length, batch_size, seed
-        self.rank, self.world = rank, world
-        self.episode = min(episode_size or length, length)
-        self.epoch, self.start_batch = 0, 0
-        if self.batches_per_epoch == 0:
-            from ..errors import UsageError
-            raise UsageError(f"--batch-size {batch_size} x {world} process(es) is larger than the "
-                             f"{self.episode} samples per epoch; lower --batch-size")
-
-    @property
-    def batches_per_epoch(self) -> int:
-        return self.episode // (self.batch_size * self.world)
-
-    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
-        self.epoch, self.start_batch = epoch, start_batch
-
-    def indices(self) -> list[int]:
-        g = torch.Generator().manual_seed(sample_seed(self.seed, "epoch", self.epoch))
-        order = torch.randperm(self.length, generator=g)[: self.episode]
-        used = order[: self.batches_per_epoch * self.batch_size * self.world]
-        mine = used[self.rank::self.world].tolist()
-        return mine[self.start_batch * self.batch_size:]
-
-    def __iter__(self):
-        return iter(self.indices())
-
-    def __len__(self) -> int:
-        return (self.batches_per_epoch - self.start_batch) * self.batch_size
+from ..datasets.sampling import EpochSampler, derive_seed
 
 
 class TrainView(Dataset):
@@ -69,7 +30,7 @@ class TrainView(Dataset):
         if item is None:
             return None
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(sample_seed(self.seed, self.epoch, index))
+            torch.manual_seed(derive_seed(self.seed, self.epoch, index))
             image = self.transform(item["image"], train=self.train)
         label = item.get("label")
         return {"index": index, "key": str(item.get("key", index)), "image": image,
@@ -90,7 +51,7 @@ class IterableTrainView(IterableDataset):
                 continue
             key = str(item.get("key", n))
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(sample_seed(self.seed, self.epoch, key))
+                torch.manual_seed(derive_seed(self.seed, self.epoch, key))
                 image = self.transform(item["image"], train=self.train)
             label = item.get("label")
             yield {"index": n, "key": key, "image": image, "text": item["text"],

@@ -155,6 +155,8 @@ def _train(cfg: TrainConfig, rt, console) -> dict[str, Any]:
                 if hasattr(loss, "set_epoch"):
                     loss.set_epoch(epoch, cfg.epochs)
             view.epoch = epoch
+            if hasattr(dataset, "set_epoch"):  # streaming sets reshuffle their shards per epoch
+                dataset.set_epoch(epoch)
             if sampler is not None:
                 sampler.set_epoch(epoch, batch_in_epoch * cfg.accum_steps)
             micro = 0
