@@ -152,8 +152,9 @@ def train_command(
         cfg.image_head = none_or(image_head)
     if text_head is not None:
         cfg.text_head = none_or(text_head)
-    if eval:
-        cfg.eval = [] if eval == ["none"] else list(eval)
+    if eval:  # "none" clears the list (and what came before it)
+        specs = list(eval)
+        cfg.eval = specs[len(specs) - specs[::-1].index("none"):] if "none" in specs else specs
     summary = train(cfg, console=console)
     if int(os.environ.get("RANK", "0")) == 0:
         console.print(results_table(summary))

@@ -49,9 +49,14 @@ def _check_options(component: Component, options: dict[str, Any], fixed: tuple[s
         params = inspect.signature(target).parameters.values()
     except (TypeError, ValueError):
         return
+    accepted = factory_options(component)
+    missing = [k for k, v in accepted.items() if v is inspect.Parameter.empty and k not in options
+               and k not in fixed]
+    if missing:
+        raise UsageError(f"{SINGULAR[component.kind]} '{component.name}' needs the option '{missing[0]}' "
+                         f"(see `vlkd components show {SINGULAR[component.kind]} {component.name}`)")
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return
-    accepted = factory_options(component)
     unknown = [k for k in options if k not in accepted]
     if unknown:
         valid = sorted(k for k in accepted if k not in fixed)
@@ -75,7 +80,7 @@ def build_backbone(spec: str, modality: str = "image", pretrained: str | None = 
     models = component.models()
     if models is not None and parsed.model not in models:
         raise UnknownComponentError("model", parsed.model, models, where=f"family '{parsed.family}'")
-    _check_options(component, options)
+    _check_options(component, options, fixed=("model", "modality", "pretrained"))
     backbone = component.resolve()(model=parsed.model, modality=modality, pretrained=pretrained,
                                    **options)
     for attr in ("modality", "output_dim"):

@@ -20,7 +20,7 @@ class TrainConfig:
     text: str = "hf:sentence-transformers/all-MiniLM-L6-v2"
     image_pretrained: str | None = None
     text_pretrained: str | None = None
-    image_options: dict[str, Any] = field(default_factory=lambda: {"image_size": 64})
+    image_options: dict[str, Any] = field(default_factory=lambda: {"image_size": 48})
     text_options: dict[str, Any] = field(default_factory=dict)
     cache_dir: str | None = None          # where families cache downloaded weights
     # heads and roles
@@ -61,8 +61,9 @@ class TrainConfig:
     feature_cache_dir: str | None = None
     # evaluation
     eval: list[str] = field(default_factory=lambda: [
-        "zeroshot:dataset=shapes,dataset.label_by=shape,prefix=zeroshot-shape",
-        "zeroshot:dataset=shapes,dataset.label_by=colour,prefix=zeroshot-colour",
+        # single-shape test images: their class is unambiguous
+        "zeroshot:dataset=shapes,dataset.label_by=shape,dataset.two_shapes=0,prefix=zeroshot-shape",
+        "zeroshot:dataset=shapes,dataset.label_by=colour,dataset.two_shapes=0,prefix=zeroshot-colour",
         "retrieval:dataset=shapes"])
     eval_every: int | None = None         # epochs
     # run directory, checkpoints, logging

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 import vlkd_core as vlkd
 from vlkd_core.errors import UsageError
-from vlkd_hf.hub import hub_reachable
+from vlkd_core.hub import hub_reachable
 
 MINILM = "hf:sentence-transformers/all-MiniLM-L6-v2"
 SENTENCES = ["A cat sits on the mat.", "A kitten is sitting on a rug.", "The stock market crashed."]

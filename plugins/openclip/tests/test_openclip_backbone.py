@@ -12,7 +12,7 @@ from PIL import Image
 import vlkd_core as vlkd
 from vlkd_core.errors import UsageError
 from vlkd_core.testing import check_backbone
-from vlkd_openclip.hub import hub_reachable
+from vlkd_core.hub import hub_reachable
 
 TEXTS = ["a small red circle", "a large blue square above a green triangle"]
 

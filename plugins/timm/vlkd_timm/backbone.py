@@ -11,7 +11,7 @@ from torch import nn
 from vlkd_core.errors import UsageError
 from vlkd_core.freeze import apply_freeze
 
-from .hub import hub_offline_when_unreachable
+from vlkd_core.hub import hub_offline_when_unreachable
 from .weights import load_weights_into
 
 DEFAULT_TAGS = ("default", "true", "yes", "1")

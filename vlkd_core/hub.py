@@ -1,4 +1,7 @@
-"""Failing fast when the Hugging Face Hub cannot be reached (instead of minutes of retries)."""
+"""Failing fast when the Hugging Face Hub cannot be reached (instead of minutes of retries).
+
+Shared by every plugin that loads from the hub (hf, openclip, timm); huggingface_hub is imported
+only inside the context manager."""
 from __future__ import annotations
 
 import contextlib

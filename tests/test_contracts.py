@@ -1,0 +1,83 @@
+"""The contract kit over every registered component (timm-style): a component is tested the
+moment it registers. Each one either builds from its defaults (or its registered ``example``
+options) and passes the kit, or refuses with a one-line VlkdError (e.g. a dataset that needs a
+root folder) — never another exception."""
+from __future__ import annotations
+
+import pytest
+
+import vlkd_core
+from vlkd_core import testing
+from vlkd_core.errors import VlkdError
+
+_PM = vlkd_core.get_plugin_manager()
+
+
+def names(kind: str) -> list[str]:
+    return [c.name for c in _PM.registry(kind)]
+
+
+def example(kind: str, name: str) -> dict:
+    return dict(vlkd_core.get_component(kind, name).metadata.get("example") or {})
+
+
+def build_or_refuse(build):
+    try:
+        return build()
+    except VlkdError as exc:
+        assert "\n" not in str(exc).strip(), "errors must be one line"
+        pytest.skip(f"refuses without files: {exc}")
+
+
+@pytest.mark.parametrize("name", names("losses"))
+def test_every_loss(name):
+    options = example("losses", name)
+    testing.check_loss(lambda: vlkd_core.build_loss(name, **options), name=name)
+
+
+@pytest.mark.parametrize("name", names("heads"))
+def test_every_head(name):
+    options = {"in_dim": 16, "out_dim": 8, **example("heads", name)}
+    testing.check_head(lambda: vlkd_core.build_head(name, **options), options["in_dim"], options["out_dim"], name=name)
+
+
+@pytest.mark.parametrize("family", [n for n in names("backbones") if example("backbones", n)])
+@pytest.mark.parametrize("modality", ["image", "text"])
+def test_every_backbone_family_with_an_example(family, modality):
+    options = example("backbones", family)
+    spec = f"{family}:{options.pop('model')}"
+    try:
+        tower = vlkd_core.build_backbone(spec, modality=modality, **options)
+    except vlkd_core.UsageError as exc:  # an image-only family asked for text: a clean refusal
+        assert modality in str(exc) and "\n" not in str(exc)
+        return
+    testing.check_backbone(tower, name=spec)
+
+
+def test_families_without_example_are_tested_by_their_plugin():
+    for family in names("backbones"):
+        if not example("backbones", family):
+            plugin = vlkd_core.get_component("backbones", family).plugin
+            assert plugin not in ("builtin-backbones",), f"builtin family {family} needs an example"
+
+
+@pytest.mark.parametrize("name", names("datasets"))
+def test_every_dataset(name):
+    dataset = build_or_refuse(lambda: vlkd_core.build_dataset(name, **example("datasets", name)))
+    testing.check_dataset(dataset, name=name)
+
+
+@pytest.fixture(scope="module")
+def toy_model():
+    return testing.toy_dual_encoder()
+
+
+@pytest.fixture(scope="module")
+def small_shapes():
+    return vlkd_core.build_dataset("shapes", split="test", size=16, length=40, two_shapes=0.0)
+
+
+@pytest.mark.parametrize("name", names("evaluators"))
+def test_every_evaluator(name, toy_model, small_shapes):
+    evaluator = build_or_refuse(lambda: vlkd_core.build_evaluator(name, **example("evaluators", name)))
+    build_or_refuse(lambda: testing.check_evaluator(evaluator, toy_model, name=name, dataset=small_shapes))
