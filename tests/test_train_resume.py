@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from train_helpers import TINY, decreased, losses, run_cli
+from train_helpers import SHAPES, TINY, TOWERS, decreased, losses, run_cli
 
 JOB = [*TINY, "--loss", "infonce", "--teacher", "none", "--epochs", "3", "--save-every", "3"]
 
@@ -47,15 +47,34 @@ def test_sigkill_then_resume_latest_matches_uninterrupted(tmp_path):
         assert torch.equal(a[key], b[key]), key
 
 
+@pytest.fixture(scope="module")
+def shapes_csv(tmp_path_factory):
+    from vlkd_core.datasets.shapes import ShapesDataset
+    root = tmp_path_factory.mktemp("csv")
+    data = ShapesDataset(size=32, length=256, two_shapes=0.0)
+    rows = ["filepath,title"]
+    for i in range(len(data)):
+        data[i]["image"].save(root / f"{i}.png")
+        rows.append(f"{i}.png,{data[i]['text']}")
+    (root / "train.csv").write_text("\n".join(rows) + "\n")
+    return root / "train.csv"
+
+
 @pytest.mark.slow
 @pytest.mark.distributed
-def test_two_processes_with_torchrun(tmp_path):
-    result = run_cli(["train", *JOB, "--output-dir", str(tmp_path), "--name", "ddp", "--batch-size", "16",
-                      "--nproc-per-node", "2"])
+@pytest.mark.parametrize("loss, extra", [
+    ("infonce", ["--teacher", "none"]),                                   # gathered negatives
+    ("seed", ["--teacher", "text", "--loss-option", "seed.queue_size=96"]),  # gathered queue
+    ("protocpc", ["--teacher", "text", "--prototypes", "32"]),            # all-reduced prior
+    ("barlowtwins", ["--teacher", "text", "--data", "csv", "--lr", "5e-4"]),  # summed c, CSV data
+])
+def test_two_processes_with_torchrun(tmp_path, shapes_csv, loss, extra):
+    data = ["--data-option", f"path={shapes_csv}"] if "csv" in extra else SHAPES
+    result = run_cli(["train", *TOWERS, *data, "--loss", loss, *extra, "--epochs", "3", "--output-dir", str(tmp_path),
+                      "--name", "ddp", "--batch-size", "16", "--nproc-per-node", "2"])
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     run = tmp_path / "ddp"
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 3 * 256 // 32  # 16 per process x 2 processes per step
     assert decreased(losses(run))
-    # rank 0 alone writes: one metrics line per step
-    assert len(losses(run)) == summary["steps"]
+    assert len(losses(run)) == summary["steps"]  # rank 0 alone writes the log
