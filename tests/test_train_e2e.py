@@ -115,3 +115,12 @@ def test_each_data_format_trains(tmp_path, shape_files, fmt):
     assert result.exit_code == 0, result.output + repr(result.exception)
     values = losses(run)
     assert len(values) in (12, 24) and decreased(values), values
+
+
+@pytest.mark.parametrize("extra", [["--precision", "bf16"], ["--precision", "fp16"],
+                                   pytest.param(["--compile"], marks=pytest.mark.slow)])
+def test_mixed_precision_and_compile_train(tmp_path, extra):
+    run = train(tmp_path, "run", "--loss", "infonce", "--teacher", "none", "--epochs", "3", "--lr", "3e-3", *extra)
+    values = losses(run)
+    assert all(v == v for v in values) and decreased(values), values  # finite and learning
+    assert json.loads((run / "config.json").read_text())[extra[0].lstrip("-")] == (extra[1] if len(extra) > 1 else True)
