@@ -160,3 +160,13 @@ def test_word_similarity_with_gensim_sets(model):
     assert set(one.evaluate(model)) == {"word_similarity/simlex999", "word_similarity/mean"}
     with pytest.raises(UsageError, match="unknown set"):
         vlkd_core.build_evaluator("word-similarity", sets=["men3000"])
+
+
+def test_eval_spec_values_are_json_and_lists_keep_their_commas():
+    from vlkd_core.training.evals import parse_eval_spec
+    name, options = parse_eval_spec('knn:k=[1,5],dataset=shapes,dataset.size=16,dataset.note="a,b",prefix=x')
+    assert name == "knn"
+    assert options == {"k": [1, 5], "dataset": "shapes", "dataset_options": {"size": 16, "note": "a,b"},
+                       "prefix": "x"}
+    with pytest.raises(UsageError, match="'size' must look like key=value"):
+        parse_eval_spec("knn:size")

@@ -1,7 +1,8 @@
 """Running evaluators named on the command line: ``NAME[:key=value,...]``.
 
 Dotted keys nest (``dataset.label_by=colour`` -> ``dataset_options={"label_by": "colour"}``);
-``prefix=X`` renames the metrics (``X/top1``) so one evaluator can run twice.
+``prefix=X`` renames the metrics (``X/top1``) so one evaluator can run twice. Values are
+JSON when they parse as JSON, so lists keep their commas: ``seeds=[0,1,2]``.
 """
 from __future__ import annotations
 
@@ -19,11 +20,30 @@ def _value(text: str) -> Any:
         return text
 
 
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas outside brackets and quotes."""
+    parts, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
 def parse_eval_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """-> (evaluator name, options)."""
     name, _, rest = spec.partition(":")
     options: dict[str, Any] = {}
-    for part in filter(None, (p.strip() for p in rest.split(","))):
+    for part in filter(None, (p.strip() for p in _split_top_level(rest))):
         key, sep, value = part.partition("=")
         if not sep:
             raise UsageError(f"--eval '{spec}': '{part}' must look like key=value")

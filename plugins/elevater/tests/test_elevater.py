@@ -1,68 +1,20 @@
-"""End to end on tiny datasets written in the ELEVATER / vision-datasets layout by the test."""
-import io
+"""End to end on tiny datasets written in the ELEVATER / vision-datasets layout by the tests
+(fixtures in conftest.py); fine-tuning has its own file."""
 import json
 import zipfile
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import vlkd_core
 from vlkd_core import testing
 from vlkd_core.errors import UnknownComponentError, UsageError
 from vlkd_core.evaluation import metrics as M
+from vlkd_elevater.submission import read_submission
 
 VOC = ['aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow', 'diningtable',
        'dog', 'horse', 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor']
-PALETTE = np.random.default_rng(0).integers(0, 256, (20, 3))
-
-
-def _png(label: int, seed: int) -> bytes:
-    rng = np.random.default_rng(seed)
-    arr = np.clip(PALETTE[label][None, None, :] + rng.integers(-12, 12, (16, 16, 3)), 0, 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, "PNG")
-    return buf.getvalue()
-
-
-def write_set(folder, labelmap, splits):
-    """splits: {index file: (zip name, [label lists])}; images coloured by their first label."""
-    folder.mkdir(parents=True)
-    (folder / "labels.txt").write_text("\n".join(labelmap) + "\n")
-    for index, (zname, labels) in splits.items():
-        lines = []
-        with zipfile.ZipFile(folder / zname, "a") as z:
-            for i, labs in enumerate(labels):
-                member = f"{index[:-4]}/{i}.png"
-                z.writestr(member, _png(labs[0], hash((index, i)) % 10_000))
-                lines.append(f"{zname}@{member} {','.join(map(str, labs))}")
-        (folder / index).write_text("\n".join(lines) + "\n")
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("elevater")
-    digits = [str(i) for i in range(10)]
-    write_set(root / "mnist", digits, {"train.txt": ("train.zip", [[i % 10] for i in range(40)]),
-                                       "test.txt": ("val.zip", [[i % 10] for i in range(20)])})
-    rng = np.random.default_rng(1)
-    multi = lambda n: [sorted({int(rng.integers(0, 4)), int(rng.integers(0, 4))}) for _ in range(n)]  # noqa: E731
-    write_set(root / "voc-2007-classification", VOC, {"train.txt": ("train.zip", multi(24)),
-                                                      "test.txt": ("test.zip", multi(12))})
-    return root
-
-
-@pytest.fixture(scope="module")
-def model():
-    torch.set_num_threads(1)
-    return testing.toy_dual_encoder()
-
-
-def read_submission(path):
-    with zipfile.ZipFile(path) as z:
-        assert z.namelist() == ["all_predictions.json"]
-        return {r["dataset_name"]: r for r in json.loads(z.read("all_predictions.json"))["data"]}
 
 
 def test_registered():
@@ -89,6 +41,8 @@ def test_zeroshot_submission_end_to_end(root, model, tmp_path):
     ev = vlkd_core.build_evaluator("elevater", root=str(root), output_dir=str(tmp_path), model_name="toy")
     metrics = testing.check_evaluator(ev, model)
     assert set(metrics) == {"elevater/mnist/accuracy", "elevater/voc-2007-classification/11point_mAP", "elevater/average"}
+    with zipfile.ZipFile(ev.artifacts["submission"]) as z:
+        assert z.namelist() == ["all_predictions.json"]
     recs = read_submission(ev.artifacts["submission"])
     assert set(recs) == {"mnist", "voc-2007-classification"}
     mn = recs["mnist"]
@@ -164,10 +118,14 @@ def test_in_memory_dataset_override(model):
 
 
 def test_usage_errors(root):
-    with pytest.raises(UsageError, match="finetune"):
-        vlkd_core.build_evaluator("elevater", root=str(root), mode="finetune")
+    with pytest.raises(UsageError, match="mode must be one of"):
+        vlkd_core.build_evaluator("elevater", root=str(root), mode="fine-tune")
     with pytest.raises(UsageError, match="num_shots"):
         vlkd_core.build_evaluator("elevater", root=str(root), num_shots=5)
+    with pytest.raises(UsageError, match="head_init"):
+        vlkd_core.build_evaluator("elevater", root=str(root), mode="finetune", head_init="zeros")
+    with pytest.raises(UsageError, match="lrs"):
+        vlkd_core.build_evaluator("elevater", root=str(root), mode="finetune", lrs=[1e-3, -1.0])
     with pytest.raises(UsageError, match="root"):
         vlkd_core.build_evaluator("elevater").evaluate(testing.toy_dual_encoder())
     with pytest.raises(UsageError, match="does not exist"):

@@ -5,7 +5,7 @@ from vlkd_core import hookimpl
 @hookimpl
 def vlkd_register_evaluators(register):
     register("elevater", "vlkd_elevater.evaluator:ElevaterEvaluator",
-             description="ELEVATER IC benchmark: zero-shot / few-shot / full linear probe, writes the leaderboard submission")
+             description="ELEVATER IC benchmark: zero-shot, linear probe or fine-tune (few-shot or full), writes the leaderboard submission")
 
 
 @hookimpl

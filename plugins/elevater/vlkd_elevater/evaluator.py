@@ -2,16 +2,22 @@
 
 - ``mode="zeroshot"``: prompt-ensemble classifier (shipped ELEVATER names and templates),
   probabilities = softmax(100 · cosine), n_shot 0.
-- ``mode="linear-probe"``: logistic regression on frozen image features; ``num_shots=k`` fits
-  on k images per class for each seed in ``seeds`` (ELEVATER's few-shot protocol: 5 shots,
-  seeds 0, 1, 2), ``num_shots=None`` fits on the full training split (n_shot -1). C is chosen
-  on a validation split carved from the training images, never on the test set.
-- ``mode="finetune"`` (full fine-tuning) is not implemented: it raises a UsageError.
+- ``mode="linear-probe"``: logistic regression on frozen image features. C is chosen on a
+  validation split carved from the training images, never on the test set.
+- ``mode="finetune"``: a copy of the image tower plus a linear head (initialised from the
+  zero-shot text classifier, ``head_init="text"``, or at random) trained end to end with AdamW
+  for ``epochs``; the learning rate is picked from ``lrs`` on a validation split carved from the
+  training images, then a fresh copy is trained on all of them (see :mod:`.finetune`).
+
+Both trained modes take ``num_shots=k`` (k images per class for each seed in ``seeds``, drawn
+by vision-datasets' few-shot sampler as in the toolkit; ELEVATER's protocol is 5 shots, seeds
+0, 1, 2) or ``num_shots=None`` (the full training split, n_shot -1).
 
 Metrics: ``elevater/<dataset>/<metric>`` (the dataset's leaderboard metric, averaged over seeds:
 accuracy, mean-per-class, 11point_mAP or roc_auc) and ``elevater/average`` over datasets.
 Artifacts: ``records`` (the submission records, predictions included), ``scores``
-(``{dataset: {"metric", "score", "per_seed"}}``) and ``submission`` (path of
+(``{dataset: {"metric", "score", "per_seed", "selection"}}``; ``selection`` holds per seed the
+chosen C or learning rate and its validation scores) and ``submission`` (path of
 ``all_predictions.zip`` when ``output_dir`` is set).
 """
 from __future__ import annotations
@@ -28,11 +34,13 @@ from vlkd_core.evaluation.metrics import DEFAULT_CS, validation_split
 from vlkd_core.evaluation.prompts import format_prompt
 
 from .catalog import metric_of
+from .finetune import HEAD_INITS, FinetuneSettings, finetune
 from .metrics import dataset_score
 from .probe import few_shot_subset, probe_probs
 from .reader import ElevaterSplit, available_datasets
 
 MODES = ("zeroshot", "linear-probe", "finetune")
+TRAINED_MODES = ("linear-probe", "finetune")
 
 
 def zeroshot_classifier(model: Any, classnames: Sequence[str | list[str]], templates: Sequence[str],
@@ -54,9 +62,11 @@ def zeroshot_classifier(model: Any, classnames: Sequence[str | list[str]], templ
 class ElevaterEvaluator:
     """Options: ``root`` (data directory), ``dataset_json`` (vision-datasets registry file, e.g.
     the toolkit's vision_datasets.json; optional), ``datasets`` (names; default all found),
-    ``mode``, ``num_shots``, ``seeds``, ``Cs``, ``val_fraction``, ``max_iter``, ``output_dir``
-    (write the submission there), ``model_name``, ``batch_size``, ``max_samples`` (cap per split,
-    for quick checks only: a capped run is not a valid submission), ``prefix``, ``progress``."""
+    ``mode``, ``num_shots``, ``seeds``, ``val_fraction``; linear probe: ``Cs``, ``max_iter``;
+    fine-tune: ``epochs``, ``lrs``, ``weight_decay``, ``head_init``; ``batch_size`` (encoding,
+    and fine-tuning), ``output_dir`` (write the submission there), ``model_name``,
+    ``max_samples`` (cap per split, for quick checks only: a capped run is not a valid
+    submission), ``prefix``, ``progress``."""
 
     name = "elevater"
 
@@ -64,19 +74,25 @@ class ElevaterEvaluator:
                  datasets: Sequence[str] | None = None, mode: str = "zeroshot",
                  num_shots: int | None = None, seeds: Sequence[int] | None = None,
                  Cs: Sequence[float] = DEFAULT_CS, val_fraction: float = 0.2, max_iter: int = 1000,
-                 output_dir: str | None = None, model_name: str = "vlkd", batch_size: int = 64,
+                 epochs: int = 10, lrs: Sequence[float] = (1e-4, 1e-3), weight_decay: float = 0.01,
+                 head_init: str = "text", output_dir: str | None = None, model_name: str = "vlkd", batch_size: int = 64,
                  max_samples: int | None = None, prefix: str = "elevater", progress: bool = True):
         if mode not in MODES:
             raise UsageError(f"elevater: mode must be one of {', '.join(MODES)}, not '{mode}'")
-        if mode == "finetune":
-            raise UsageError("elevater: mode 'finetune' (full fine-tuning) is not implemented yet; "
-                             "use mode='linear-probe' or 'zeroshot'")
-        if num_shots is not None and (mode != "linear-probe" or num_shots < 1):
-            raise UsageError("elevater: num_shots (>= 1) applies to mode='linear-probe' only")
+        if num_shots is not None and (mode not in TRAINED_MODES or num_shots < 1):
+            raise UsageError("elevater: num_shots (>= 1) applies to mode='linear-probe' or 'finetune' only")
+        if head_init not in HEAD_INITS:
+            raise UsageError(f"elevater: head_init must be one of {', '.join(HEAD_INITS)}, not '{head_init}'")
         # single values as given on the command line (`--eval elevater:datasets=mnist,seeds=0`)
         datasets = [datasets] if isinstance(datasets, str) else datasets
         seeds = [seeds] if isinstance(seeds, int) else seeds
         Cs = [Cs] if isinstance(Cs, (int, float)) else Cs
+        lrs = [lrs] if isinstance(lrs, (int, float)) else lrs
+        if not lrs or any(float(lr) <= 0 for lr in lrs) or int(epochs) < 1:
+            raise UsageError("elevater: lrs must be positive learning rates and epochs >= 1")
+        self.finetune_settings = FinetuneSettings(int(epochs), tuple(float(lr) for lr in lrs), float(weight_decay),
+                                                  int(batch_size), val_fraction, progress)
+        self.head_init = head_init
         self.root, self.dataset_json = root, dataset_json
         self.datasets = list(datasets) if datasets else None
         self.mode, self.num_shots = mode, num_shots
@@ -114,18 +130,49 @@ class ElevaterEvaluator:
         probs = torch.softmax(100.0 * feats @ weights.T, dim=1).numpy()
         return probs[None], 0
 
-    def _probe(self, model: Any, train: Any, test: Any, num_classes: int) -> tuple[np.ndarray, int]:
+    def _train_indices(self, train: Any, train_y: np.ndarray, seed: int) -> np.ndarray:
+        if self.num_shots is None:
+            return np.arange(len(train_y))
+        if hasattr(train, "few_shot_indices"):  # an ELEVATER split: the toolkit's sampler
+            return train.few_shot_indices(self.num_shots, seed)
+        return few_shot_subset(train_y, self.num_shots, seed)
+
+    def _probe(self, model: Any, train: Any, test: Any, num_classes: int) -> tuple[np.ndarray, int, list]:
         name = getattr(test, "name", "dataset")
         train_x = self._features(model, train, f"{name} train").numpy()
         train_y = self._targets(train, len(train_x))
         test_x = self._features(model, test, f"{name} test").numpy()
-        all_probs = []
+        all_probs, selection = [], []
         for seed in self.seeds:
-            idx = np.arange(len(train_y)) if self.num_shots is None else few_shot_subset(train_y, self.num_shots, seed)
-            probs, _ = probe_probs(train_x[idx], train_y[idx], test_x, num_classes, self.Cs,
-                                   self.val_fraction, seed, self.max_iter)
+            idx = self._train_indices(train, train_y, seed)
+            probs, best_C = probe_probs(train_x[idx], train_y[idx], test_x, num_classes, self.Cs,
+                                        self.val_fraction, seed, self.max_iter)
             all_probs.append(probs)
-        return np.stack(all_probs), (train_x.shape[1] + 1) * num_classes
+            selection.append({"seed": seed, "C": best_C, "n_shots_total": len(idx)})
+        return np.stack(all_probs), (train_x.shape[1] + 1) * num_classes, selection
+
+    def _finetune(self, model: Any, train: Any, test: Any, test_n: int, num_classes: int,
+                  metric: str) -> tuple[np.ndarray, int, list]:
+        name = getattr(test, "name", "dataset")
+        n = len(train) if self.max_samples is None else min(len(train), self.max_samples)
+        train_y = self._targets(train, n)
+        weights = None
+        if self.head_init == "text":
+            names = getattr(train, "prompt_classnames", None) or getattr(train, "classnames", None)
+            if not names:
+                raise UsageError(f"elevater: {name} has no class names for head_init='text'; use head_init='random'")
+            weights = zeroshot_classifier(model, names, getattr(train, "templates", None) or ["a photo of a {}."],
+                                          self.progress)
+        all_probs, selection, trainable = [], [], 0
+        for seed in self.seeds:
+            idx = self._train_indices(train, train_y, seed)
+            result = finetune(model, train, idx, train_y[idx], test, test_n, num_classes,
+                              lambda p, t: dataset_score(metric, p, t), seed, self.finetune_settings, weights, name)
+            all_probs.append(result.test_probs)
+            trainable = result.trainable_params
+            selection.append({"seed": seed, "lr": result.lr, "val_scores": result.val_scores,
+                              "n_train": result.n_train, "n_val": result.n_val})
+        return np.stack(all_probs), trainable, selection
 
     # -- main ---------------------------------------------------------------------------------
     def _run_one(self, model: Any, name: str, train: Any, test: Any) -> tuple[dict, dict]:
@@ -133,27 +180,32 @@ class ElevaterEvaluator:
         targets = self._targets(test, test_n)
         num_classes = getattr(test, "num_classes", None) or len(getattr(test, "classnames", []) or []) \
             or int(targets.max()) + 1
+        metric = metric_of(name)
+        selection: list = []
         if self.mode == "zeroshot":
             probs, trainable = self._zeroshot(model, test)
             n_shot, seeds = 0, [0]
         else:
-            probs, trainable = self._probe(model, train, test, num_classes)
+            if self.mode == "linear-probe":
+                probs, trainable, selection = self._probe(model, train, test, num_classes)
+            else:
+                probs, trainable, selection = self._finetune(model, train, test, test_n, num_classes, metric)
             n_shot, seeds = (self.num_shots if self.num_shots is not None else -1), self.seeds
-        metric = metric_of(name)
         # score what is submitted: the file holds probabilities rounded to 6 digits, and the
         # rounding can create ties, so the local number then equals the leaderboard's
         probs = np.round(np.asarray(probs, dtype=np.float64), 6)
         per_seed = [dataset_score(metric, p, targets) for p in probs]
         from .submission import make_record
         record = make_record(model, self.model_name, name, n_shot, seeds, probs, trainable)
-        return record, {"metric": metric, "score": float(np.mean(per_seed)), "per_seed": per_seed}
+        return record, {"metric": metric, "score": float(np.mean(per_seed)), "per_seed": per_seed,
+                        "selection": selection}
 
     def evaluate(self, model: Any, dataset: Any = None, train_dataset: Any = None, **_: Any) -> dict[str, float]:
         jobs: list[tuple[str, Any, Any]] = []
         if dataset is not None:  # a single in-memory dataset overrides the configured root
             name = getattr(dataset, "name", None) or "custom"
             train = train_dataset
-            if self.mode == "linear-probe" and train is None:
+            if self.mode in TRAINED_MODES and train is None:
                 from torch.utils.data import Subset
                 labels = self._targets(dataset, len(dataset))
                 tr, te = validation_split(labels if labels.ndim == 1 else labels.argmax(1), 0.5, 0)
@@ -164,7 +216,7 @@ class ElevaterEvaluator:
                 raise UsageError("elevater: set the option root=<ELEVATER data directory> (or pass dataset=)")
             names = self.datasets or available_datasets(self.root, self.dataset_json)
             for name in names:
-                train = self._split(name, "train") if self.mode == "linear-probe" else None
+                train = self._split(name, "train") if self.mode in TRAINED_MODES else None
                 jobs.append((name, train, self._split(name, "test")))
         records, scores = [], {}
         for name, train, test in jobs:

@@ -50,3 +50,14 @@ def write_submission(records: list[dict], output_dir: str | Path, name: str = "a
         zf.writestr(f"{name}.json", json.dumps({"data": records}))
     tmp.replace(path)  # atomic: a reader never sees half a zip
     return path
+
+
+def read_submission(path: str | Path) -> dict[str, dict]:
+    """``{dataset_name: record}`` from an ``all_predictions.zip`` (or its ``.json``)."""
+    path = Path(path)
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as zf:
+            text = zf.read(f"{path.stem}.json")
+    else:
+        text = path.read_text(encoding="utf-8")
+    return {rec["dataset_name"]: rec for rec in json.loads(text)["data"]}
