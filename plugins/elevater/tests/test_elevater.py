@@ -159,3 +159,16 @@ def test_shipped_elevater_prompts_cover_the_20_datasets():
         p = shipped_prompts(name)
         assert len(p["classnames"]) == n and all("{}" in t for t in p["templates"]), name
     assert shipped_prompts("fer-2013")["classnames"][3] == ["happy", "smiling"]
+
+
+def test_export_a_vlkd_dataset_to_the_layout_and_read_it_back(tmp_path):
+    from vlkd_elevater.layout import export_dataset, write_labelmap
+    shapes = vlkd_core.build_dataset("shapes", split="test", size=16, length=12)
+    folder = tmp_path / "shapes-set"
+    write_labelmap(folder, shapes.classnames)
+    assert export_dataset(shapes, folder, "test.txt", "images.zip", limit=10) == 10
+    back = vlkd_core.build_dataset("elevater", root=str(tmp_path), dataset="shapes-set", split="test")
+    assert len(back) == 10 and back.classnames == list(shapes.classnames)
+    for i in (0, 9):
+        assert back[i]["label"] == shapes[i]["label"]
+        assert np.array_equal(np.asarray(back[i]["image"]), np.asarray(shapes[i]["image"].convert("RGB")))
