@@ -121,3 +121,15 @@ def test_cli_eval_runs_finetune_from_specs(root, tmp_path):
     assert 0.0 <= metrics["elevater/mnist/accuracy"] <= 1.0
     rec = read_submission(tmp_path / "sub" / "all_predictions.zip")["mnist"]
     assert rec["rnd_seeds"] == [0, 1] and np.array(rec["predictions"]).shape == (2, 20, 10)
+
+
+def test_finetune_needs_an_image_tower(root):
+    class FeaturesOnly:  # enough for zero-shot and the linear probe, not for fine-tuning
+        def encode_images(self, images):
+            return torch.ones(len(images), 4)
+
+        def encode_texts(self, texts):
+            return torch.ones(len(texts), 4)
+
+    with pytest.raises(vlkd_core.errors.UsageError, match="needs a vlkd DualEncoder.*FeaturesOnly"):
+        finetune(root, datasets=["mnist"]).evaluate(FeaturesOnly())

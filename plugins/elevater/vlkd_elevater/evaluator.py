@@ -154,6 +154,9 @@ class ElevaterEvaluator:
     def _finetune(self, model: Any, train: Any, test: Any, test_n: int, num_classes: int,
                   metric: str) -> tuple[np.ndarray, int, list]:
         name = getattr(test, "name", "dataset")
+        if not hasattr(getattr(model, "image_tower", None), "preprocess"):
+            raise UsageError("elevater: mode='finetune' needs a vlkd DualEncoder (a model with an "
+                             f"image_tower that has preprocess()), got {type(model).__name__}")
         n = len(train) if self.max_samples is None else min(len(train), self.max_samples)
         train_y = self._targets(train, n)
         weights = None
