@@ -7,7 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from vlkd_cli.app import app
-from train_helpers import TINY, TOWERS, decreased, losses
+import vlkd_core
+from train_helpers import SHAPES, TINY, TOWERS, decreased, losses
 
 runner = CliRunner()
 
@@ -124,3 +125,31 @@ def test_mixed_precision_and_compile_train(tmp_path, extra):
     values = losses(run)
     assert all(v == v for v in values) and decreased(values), values  # finite and learning
     assert json.loads((run / "config.json").read_text())[extra[0].lstrip("-")] == (extra[1] if len(extra) > 1 else True)
+
+
+def test_default_evaluators_come_from_the_training_data_plugin(tmp_path, plugin_env):
+    from vlkd_core.training.config import TrainConfig
+    assert TrainConfig().eval_specs()[0].startswith("zeroshot:dataset=shapes")
+    assert TrainConfig(data="fashion-mnist").eval_specs()[0].startswith("zeroshot:dataset=fashion-mnist")
+    assert TrainConfig(data="csv").eval_specs() == []  # image-text pairs suggest nothing
+    assert TrainConfig(eval=[]).eval_specs() == []     # --eval none
+    plugin_env("tiny-shapes-data", "tiny_shapes_data", "tiny-shapes", '''
+        from vlkd_core import hookimpl
+
+        @hookimpl
+        def vlkd_register_datasets(register):
+            register("tiny-shapes", "vlkd_core.datasets.shapes:ShapesDataset",
+                     evals=["retrieval:dataset=shapes,dataset.size=32,max_samples=32,prefix=mine"])
+    ''')
+    vlkd_core.reset_plugin_manager()
+    at = TOWERS.index("--eval")
+    towers = TOWERS[:at] + TOWERS[at + 2:]  # no --eval: the data's suggestions apply
+    run = tmp_path / "suggested"
+    result = runner.invoke(app, ["train", *towers, *SHAPES, "--data", "tiny-shapes", "--epochs", "1",
+                                 "--output-dir", str(tmp_path), "--name", "suggested"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "mine/image_to_text_R@1" in json.loads((run / "summary.json").read_text())["metrics"]
+    result = runner.invoke(app, ["eval", str(run)])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads((run / "eval.json").read_text())["metrics"]) == {
+        f"mine/{d}_R@{k}" for d in ("image_to_text", "text_to_image") for k in (1, 5, 10)} | {"mine/mean_recall"}

@@ -62,6 +62,8 @@ def show_cmd(kind: str = typer.Argument(..., help="backbone|head|loss|dataset|ev
         "paper": comp.metadata.get("paper") or getattr(factory, "paper", ""),
         "options": options, "required": required,
     }
+    if comp.metadata.get("evals"):
+        info["evals"] = list(comp.metadata["evals"])  # what a run training on this data evaluates
     needs = getattr(factory, "needs", None)
     if needs is not None:
         info["needs"] = {k: getattr(needs, k) for k in needs.__dataclass_fields__}
@@ -74,6 +76,8 @@ def show_cmd(kind: str = typer.Argument(..., help="backbone|head|loss|dataset|ev
             table.add_row(key, escape(str(info[key])))  # docstrings hold [B, D]: not markup
     if "needs" in info:
         table.add_row("needs", ", ".join(k for k, v in info["needs"].items() if v) or "-")
+    if "evals" in info:
+        table.add_row("default --eval", escape("\n".join(info["evals"])))
     console.print(table)
     opts = Table(title="options")
     opts.add_column("option")

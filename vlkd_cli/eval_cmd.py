@@ -37,7 +37,7 @@ def eval_command(
     if target is not None:
         from vlkd_core.training.restore import load_run
         restored = load_run(target)
-        model, specs = restored.model, list(eval or restored.config.eval)
+        model, specs = restored.model, list(eval or restored.config.eval_specs())
         out = output or restored.run_dir / "eval.json"
         title = f"eval: {restored.checkpoint}"
     elif image and text:

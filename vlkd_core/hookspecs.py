@@ -56,7 +56,9 @@ def vlkd_register_losses(register: Register) -> None:
 @hookspec
 def vlkd_register_datasets(register: Register) -> None:
     """Register datasets: ``factory(split: str = "train", **options)`` returning a sized or
-    iterable dataset of samples ``{"image": PIL.Image, "text": str, "label": int?}``."""
+    iterable dataset of samples ``{"image": PIL.Image, "text": str, "label": int?}``.
+    Optional metadata ``evals=[spec, ...]``: the ``--eval`` specs a run training on this data
+    uses when the user names none."""
 
 
 @hookspec

@@ -5,9 +5,15 @@ from vlkd_core.hookspecs import hookimpl
 @hookimpl
 def vlkd_register_datasets(register):
     register("shapes", "vlkd_core.datasets.shapes:ShapesDataset",
-             description="procedurally generated captioned shapes (no download; the default data)")
+             description="procedurally generated captioned shapes (no download; the default data)",
+             evals=[  # single-shape test images: their class is unambiguous
+                 "zeroshot:dataset=shapes,dataset.label_by=shape,dataset.two_shapes=0,prefix=zeroshot-shape",
+                 "zeroshot:dataset=shapes,dataset.label_by=colour,dataset.two_shapes=0,prefix=zeroshot-colour",
+                 "retrieval:dataset=shapes"])
     register("fashion-mnist", "vlkd_core.datasets.fashion_mnist:FashionMNISTDataset",
-             description="Fashion-MNIST from IDX files (default root: Debian's /usr/share/datasets/fashion-mnist)")
+             description="Fashion-MNIST from IDX files (default root: Debian's /usr/share/datasets/fashion-mnist)",
+             evals=["zeroshot:dataset=fashion-mnist,max_samples=2000",
+                    "linear-probe:dataset=fashion-mnist,max_train_samples=5000,max_samples=2000"])
     register("torchvision", "vlkd_core.datasets.torchvision_local:TorchvisionDataset",
              description="torchvision classification sets (CIFAR10/100, MNIST, STL10, ...) from a local root, no download")
     register("csv", "vlkd_core.datasets.csv:CsvDataset",

@@ -60,11 +60,7 @@ class TrainConfig:
     feature_cache: str = "memory"         # memory | disk | none
     feature_cache_dir: str | None = None
     # evaluation
-    eval: list[str] = field(default_factory=lambda: [
-        # single-shape test images: their class is unambiguous
-        "zeroshot:dataset=shapes,dataset.label_by=shape,dataset.two_shapes=0,prefix=zeroshot-shape",
-        "zeroshot:dataset=shapes,dataset.label_by=colour,dataset.two_shapes=0,prefix=zeroshot-colour",
-        "retrieval:dataset=shapes"])
+    eval: list[str] | None = None         # None: the evaluators the training data suggests
     eval_every: int | None = None         # epochs
     # run directory, checkpoints, logging
     output_dir: str = "runs"
@@ -88,6 +84,13 @@ class TrainConfig:
                 raise UsageError(f"{name} must be >= 1, got {value}")
         if self.feature_cache == "disk" and not self.feature_cache_dir:
             raise UsageError("--feature-cache disk needs --feature-cache-dir")
+
+    def eval_specs(self) -> list[str]:
+        """The ``--eval`` specs to run: the user's, or those the data's plugin registered."""
+        if self.eval is not None:
+            return list(self.eval)
+        from .evals import suggested_evals
+        return suggested_evals(self.data)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

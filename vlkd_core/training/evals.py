@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from .. import api
-from ..errors import UsageError
+from ..errors import UnknownComponentError, UsageError
 
 
 def _value(text: str) -> Any:
@@ -53,6 +53,15 @@ def parse_eval_spec(spec: str) -> tuple[str, dict[str, Any]]:
         else:
             options[key] = _value(value)
     return name.strip(), options
+
+
+def suggested_evals(data: str) -> list[str]:
+    """The ``evals`` a dataset plugin registered for runs that train on it (none if it did not)."""
+    try:
+        component = api.get_component("datasets", data)
+    except UnknownComponentError:  # fails later, where the data is built, with "did you mean"
+        return []
+    return [str(spec) for spec in component.metadata.get("evals", [])]
 
 
 def build_evaluators(specs: list[str]) -> list[tuple[str, Any]]:

@@ -60,7 +60,7 @@ def _train(cfg: TrainConfig, rt, console) -> dict[str, Any]:
     seed_everything(cfg.seed)
     run_dir = resolve_run_dir(cfg)
     comp = compose(cfg)                          # fails on impossible combinations, before any data
-    evaluators = build_evaluators(cfg.eval) if rt.is_main else []
+    evaluators = build_evaluators(cfg.eval_specs()) if rt.is_main else []
     comp.model.to(rt.device), comp.proto_heads.to(rt.device), comp.losses.to(rt.device)
     if cfg.compile:
         for side in ("image", "text"):
