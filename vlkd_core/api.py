@@ -77,9 +77,9 @@ def build_backbone(spec: str, modality: str = "image", pretrained: str | None = 
         raise UsageError(f"modality must be 'image' or 'text', not '{modality}'")
     parsed = parse_backbone_spec(spec)
     component = get_component("backbones", parsed.family)
-    models = component.models()
-    if models is not None and parsed.model not in models:
-        raise UnknownComponentError("model", parsed.model, models, where=f"family '{parsed.family}'")
+    if not component.accepts_model(parsed.model):
+        raise UnknownComponentError("model", parsed.model, component.models() or [],
+                                    where=f"family '{parsed.family}'")
     _check_options(component, options, fixed=("model", "modality", "pretrained"))
     backbone = component.resolve()(model=parsed.model, modality=modality, pretrained=pretrained,
                                    **options)

@@ -60,6 +60,15 @@ class Component:
             models = getattr(importlib.import_module(module), attr)
         return list(models() if callable(models) else models)
 
+    def accepts_model(self, name: str) -> bool:
+        """Whether ``name`` is one of :meth:`models`, or matches a ``model_patterns`` glob (for
+        open-ended names such as open_clip's ``hf-hub:org/repo`` and ``local-dir:/path``)."""
+        from fnmatch import fnmatchcase
+        if any(fnmatchcase(name, pattern) for pattern in self.metadata.get("model_patterns", ())):
+            return True
+        models = self.models()
+        return models is None or name in models
+
 
 class Registry:
     """Name → Component for one kind. Collisions across distributions are errors."""

@@ -2,7 +2,6 @@
 encode_image / encode_text, transforms and tokenizer, weights from files and directories,
 open_clip's lock, errors and fast offline failure."""
 import json
-import time
 
 import open_clip
 import pytest
@@ -76,6 +75,28 @@ def test_local_directory_and_tower_state_dict_files(tiny_clip, tiny_cfg, clip_ch
         vlkd.build_backbone(f"openclip:{tiny_clip}", modality="text", pretrained=str(tmp_path / "tower.pt"))
 
 
+def test_open_clip_schemas_as_model_names(tiny_clip, tiny_cfg, clip_checkpoint, tmp_path, monkeypatch):
+    model, _, path = clip_checkpoint
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": tiny_cfg}))
+    (folder / path.name).write_bytes(path.read_bytes())
+    image_tower = vlkd.build_backbone(f"openclip:local-dir:{folder}").eval()
+    text_tower = vlkd.build_backbone(f"openclip:local-dir:{folder}", modality="text").eval()
+    x = image_tower.preprocess(image()).unsqueeze(0)
+    tokens = text_tower.preprocess(["a red square"])
+    with torch.no_grad():
+        assert torch.allclose(image_tower(x), model.encode_image(x), atol=1e-5)
+        assert torch.allclose(text_tower(tokens), model.encode_text(tokens), atol=1e-5)
+    with pytest.raises(UsageError, match="brings its own weights"):
+        vlkd.build_backbone(f"openclip:local-dir:{folder}", pretrained="openai")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(UsageError, match="offline"):  # accepted as a name, then not downloadable here
+        vlkd.build_backbone("openclip:hf-hub:vlkd-tests/no-such-clip", cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(UsageError, match="unknown model 'hf-hubb:org/x' in family 'openclip'"):
+        vlkd.build_backbone("openclip:hf-hubb:org/x")
+
+
 def test_image_size_and_train_transform(tiny_clip):
     tower = vlkd.build_backbone(f"openclip:{tiny_clip}", image_size=48)
     assert tower.preprocess(image()).shape == tower.preprocess(image(), train=True).shape == (3, 48, 48)
@@ -110,16 +131,13 @@ def test_unknown_names_and_tags(tiny_clip):
 
 @pytest.mark.skipif(hub_reachable(), reason="needs a machine without internet")
 @pytest.mark.parametrize("pretrained", ["openai", "hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K"])
-def test_offline_download_fails_fast(pretrained, tmp_path):
-    start = time.monotonic()
+def test_offline_download_stops_with_alternatives(pretrained, tmp_path):
     with pytest.raises(UsageError, match="--cache-dir") as info:
         vlkd.build_backbone("openclip:RN50", pretrained=pretrained, cache_dir=str(tmp_path))
-    assert time.monotonic() - start < 20 and "local" in str(info.value)
+    assert "local" in str(info.value) and "offline" in str(info.value)
 
 
-def test_hf_hub_offline_env_fails_fast_even_when_online(monkeypatch, tmp_path):
+def test_hf_hub_offline_env_is_honoured_even_when_online(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    start = time.monotonic()
     with pytest.raises(UsageError, match="offline"):
         vlkd.build_backbone("openclip:RN50", pretrained="openai", cache_dir=str(tmp_path))
-    assert time.monotonic() - start < 10

@@ -8,4 +8,6 @@ def vlkd_register_backbones(register):
     # tiny config with open_clip.add_model_config instead.
     register("openclip", "vlkd_openclip.backbone:build_openclip_backbone",
              models="vlkd_openclip.models:list_models",
+             # open_clip's own schemas: the model (config + weights) from the hub or a folder
+             model_patterns=["hf-hub:*", "local-dir:*"],
              description="OpenCLIP image tower (visual) or text tower (encode_text)")

@@ -11,6 +11,8 @@ from vlkd_core.freeze import apply_freeze
 from vlkd_core.hub import hub_offline_when_unreachable
 from .towers import OpenCLIPImageTower, OpenCLIPTextTower
 
+SCHEMAS = ("hf-hub:", "local-dir:")
+
 
 def _tower_file_state(pretrained: str | None) -> dict | None:
     """A state dict saved from a vlkd openclip tower (keys ``visual.*`` or ``text.*``), else None
@@ -27,6 +29,10 @@ def _source(model: str, pretrained: str | None, tower_file: bool) -> tuple[str, 
     """(open_clip model_name, pretrained) for create_model_and_transforms: ``hf-hub:org/repo``
     and local directories (``local-dir:``) replace the model name; tags and checkpoint files
     stay as ``pretrained``."""
+    if model.startswith(SCHEMAS):  # the name already says where config and weights live
+        if pretrained is not None and not tower_file:
+            raise UsageError(f"openclip:{model} brings its own weights; drop --pretrained '{pretrained}'")
+        return model, None
     if pretrained is None or tower_file:
         return model, None
     if pretrained.startswith("hf-hub:"):
@@ -79,6 +85,8 @@ def build_openclip_backbone(model: str, modality: str = "image", pretrained: str
     """An OpenCLIP image tower (``model.visual``) or text tower (``encode_text``); the other
     half is discarded.
 
+    model: an open_clip config name (``RN50``, ``ViT-B-32``), or ``hf-hub:org/repo`` /
+    ``local-dir:/path`` (config and weights together, as open_clip names them).
     pretrained: an open_clip tag (``openai``, ``laion2b_s34b_b79k``), ``hf-hub:org/repo``, a
     local directory with ``open_clip_config.json``, a full OpenCLIP checkpoint file, or a file
     saved from this tower's ``state_dict()``. image_size: forces the vision input size.

@@ -99,10 +99,8 @@ def test_efficientnet_lite0_classifies_the_cat(lite0_file):
     assert logits.softmax(-1)[0, 281:286].sum() > 0.5
 
 
-def test_hf_hub_offline_env_fails_fast(monkeypatch, tmp_path):
-    import time
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    start = time.monotonic()
-    with pytest.raises(UsageError, match="--cache-dir"):
+def test_hf_hub_offline_env_stops_at_once_with_alternatives(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # offline mode: no network retries to wait for
+    with pytest.raises(UsageError, match="--cache-dir") as info:
         vlkd.build_backbone("timm:test_resnet", pretrained="default", cache_dir=str(tmp_path))
-    assert time.monotonic() - start < 10
+    assert "offline" in str(info.value)
