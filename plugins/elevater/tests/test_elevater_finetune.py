@@ -18,17 +18,28 @@ def finetune(root, **options):
     return vlkd_core.build_evaluator("elevater", **{**defaults, **options})
 
 
-def test_few_shot_subsets_come_from_the_toolkit_sampler(root):
+def _toolkit_subset(split, shots, seed):
+    """What vision-datasets' sampler draws from the split's own manifest, as positions."""
+    from vision_datasets.common import SampleByFewShotConfig, SampleFewShot
+    images = split.vd.dataset_manifest.images
+    sampled = SampleFewShot(SampleByFewShotConfig(random_seed=seed, n_shots=shots)).sample(split.vd.dataset_manifest)
+    position = {img.img_path: i for i, img in enumerate(images)}
+    return np.sort([position[img.img_path] for img in sampled.images])
+
+
+def test_few_shot_subsets_are_the_toolkit_samplers(root):
+    from vlkd_elevater.probe import few_shot_subset
     train = vlkd_core.build_dataset("elevater", root=str(root), dataset="mnist", split="train")
-    subsets = {seed: train.few_shot_indices(3, seed) for seed in (0, 1)}
-    for idx in subsets.values():
+    subsets = {seed: few_shot_subset(train.targets, 3, seed, train.num_classes) for seed in (0, 1)}
+    for seed, idx in subsets.items():
+        assert np.array_equal(idx, _toolkit_subset(train, 3, seed))
         assert np.bincount(train.targets[idx], minlength=10).tolist() == [3] * 10
     assert not np.array_equal(subsets[0], subsets[1])
-    assert np.array_equal(train.few_shot_indices(3, 0), subsets[0])  # seeded
     voc = vlkd_core.build_dataset("elevater", root=str(root), dataset="voc-2007-classification", split="train")
-    assert (voc.targets[voc.few_shot_indices(2, 0)].sum(0) >= 2).all()
-    with pytest.raises(vlkd_core.errors.DataError, match="mnist/train cannot give 5 shots"):
-        train.few_shot_indices(5, 0)  # 4 images per class
+    idx = few_shot_subset(voc.targets, 2, 0, voc.num_classes)
+    assert np.array_equal(idx, _toolkit_subset(voc, 2, 0)) and (voc.targets[idx].sum(0) >= 2).all()
+    with pytest.raises(vlkd_core.errors.DataError, match="mnist/train cannot give 5 shots per class"):
+        finetune(root, datasets=["mnist"], num_shots=5).evaluate(testing.toy_dual_encoder())  # 4 per class
 
 
 def test_few_shot_finetune_writes_the_official_submission(root, model, tmp_path):

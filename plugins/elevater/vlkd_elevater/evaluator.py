@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from vlkd_core.errors import UsageError
+from vlkd_core.errors import DataError, UsageError
 from vlkd_core.evaluation.features import encode_dataset, encode_texts
 from vlkd_core.evaluation.metrics import DEFAULT_CS, validation_split
 from vlkd_core.evaluation.prompts import format_prompt
@@ -133,9 +133,12 @@ class ElevaterEvaluator:
     def _train_indices(self, train: Any, train_y: np.ndarray, seed: int) -> np.ndarray:
         if self.num_shots is None:
             return np.arange(len(train_y))
-        if hasattr(train, "few_shot_indices"):  # an ELEVATER split: the toolkit's sampler
-            return train.few_shot_indices(self.num_shots, seed)
-        return few_shot_subset(train_y, self.num_shots, seed)
+        try:
+            return few_shot_subset(train_y, self.num_shots, seed, getattr(train, "num_classes", None))
+        except ValueError as exc:
+            name = f"{getattr(train, 'name', 'dataset')}/{getattr(train, 'split', 'train')}"
+            raise DataError(f"elevater: {name} cannot give {self.num_shots} shots per class "
+                            f"(seed {seed}): {exc}") from None
 
     def _probe(self, model: Any, train: Any, test: Any, num_classes: int) -> tuple[np.ndarray, int, list]:
         name = getattr(test, "name", "dataset")

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from vlkd_core.evaluation.features import progress_bar
-from vlkd_core.evaluation.metrics import validation_split
+
+from .probe import carve_validation
 
 HEAD_INITS = ("text", "random")
 
@@ -129,16 +130,6 @@ def predict(clf: FinetuneClassifier, dataset: Any, indices: np.ndarray, multilab
         logits = clf(load(np.arange(start, min(start + batch_size, len(indices)))).to(device)).float()
         out.append(torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=1))
     return torch.cat(out).cpu().numpy().astype(np.float64)
-
-
-def carve_validation(targets: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train positions, validation positions) within the training shots: stratified for
-    multi-class sets, a seeded random split for multi-label ones."""
-    if targets.ndim == 1:
-        return validation_split(targets, val_fraction, seed)
-    order = np.random.default_rng(seed).permutation(len(targets))
-    n_val = min(max(1, int(round(val_fraction * len(order)))), len(order) - 1)
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
 def finetune(model: Any, train: Any, train_idx: np.ndarray, train_targets: np.ndarray, test: Any,

@@ -141,21 +141,6 @@ class ElevaterSplit(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self._ids)
 
-    def few_shot_indices(self, shots: int, seed: int) -> np.ndarray:
-        """Indices of the few-shot subset vision-datasets' greedy sampler draws for ``seed``
-        (the sampler the ELEVATER toolkit uses, so the subsets match the leaderboard's)."""
-        from vision_datasets.common import DatasetManifest, SampleByFewShotConfig, SampleFewShot
-        manifest = self.vd.dataset_manifest
-        images = manifest.images[:len(self._ids)]
-        capped = DatasetManifest(images, manifest.categories, manifest.data_type, manifest.additional_info)
-        try:
-            sampled = SampleFewShot(SampleByFewShotConfig(random_seed=seed, n_shots=shots)).sample(capped)
-        except RuntimeError as exc:
-            raise DataError(f"elevater: {self.name}/{self.split} cannot give {shots} shots per class "
-                            f"(seed {seed}): {exc}") from None
-        position = {img.id: i for i, img in enumerate(images)}
-        return np.sort(np.array([position[img.id] for img in sampled.images], dtype=int))
-
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self._ids):
             raise IndexError(index)
