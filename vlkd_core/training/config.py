@@ -11,6 +11,7 @@ from ..errors import UsageError
 
 TEACHERS = ("text", "image", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
+AUGMENTS = ("openclip", "imagenet", "none")
 
 
 @dataclass
@@ -40,6 +41,7 @@ class TrainConfig:
     data: str = "shapes"
     data_options: dict[str, Any] = field(default_factory=dict)
     episode_size: int | None = None
+    augment: str = "openclip"             # image-text augmentation preset: openclip | imagenet | none
     strict: bool = False                  # stop on the first unreadable image
     workers: int = 0
     # optimisation
@@ -76,6 +78,8 @@ class TrainConfig:
             raise UsageError(f"--teacher '{self.teacher}' must be one of {', '.join(TEACHERS)}")
         if self.precision not in PRECISIONS:
             raise UsageError(f"--precision '{self.precision}' must be one of {', '.join(PRECISIONS)}")
+        if self.augment not in AUGMENTS:
+            raise UsageError(f"--augment '{self.augment}' must be one of {', '.join(AUGMENTS)}")
         if self.feature_cache not in ("memory", "disk", "none"):
             raise UsageError(f"--feature-cache '{self.feature_cache}' must be memory, disk or none")
         for name, value in (("--batch-size", self.batch_size), ("--epochs", self.epochs),
