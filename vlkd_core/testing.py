@@ -102,7 +102,8 @@ def _example_inputs(backbone: nn.Module, batch: int, train: bool):
 
 def check_backbone(backbone: nn.Module, batch: int = 2, name: str = "backbone") -> None:
     """modality/output_dim attributes; preprocess (train and eval) feeds forward; output
-    [B, output_dim] finite; gradient reaches trainable parameters; state_dict round trip."""
+    [B, output_dim] finite; gradient reaches trainable parameters; state_dict round trip; image
+    towers also pass :func:`check_image_preprocess`."""
     assert backbone.modality in ("image", "text"), f"{name}: modality {backbone.modality!r}"
     assert isinstance(backbone.output_dim, int) and backbone.output_dim > 0, f"{name}: output_dim"
     backbone.eval()
@@ -119,6 +120,8 @@ def check_backbone(backbone: nn.Module, batch: int = 2, name: str = "backbone") 
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trainable), \
             f"{name}: no gradient reaches the trainable parameters"
         backbone.zero_grad(set_to_none=True)
+    if backbone.modality == "image":
+        check_image_preprocess(backbone, name=name)
     clone = copy.deepcopy(backbone)
     for p in clone.parameters():
         p.data.add_(1.0)
@@ -126,6 +129,66 @@ def check_backbone(backbone: nn.Module, batch: int = 2, name: str = "backbone") 
     with torch.no_grad():
         assert torch.allclose(clone(inputs), backbone(inputs), atol=1e-5), f"{name}: state_dict round trip changes output"
         assert torch.allclose(backbone(inputs), out.detach(), atol=1e-5), f"{name}: eval forward not deterministic"
+
+
+def _transparent_images():
+    """The same fully transparent picture in each PIL mode that carries transparency."""
+    from PIL import Image
+    rgba = Image.new("RGBA", (40, 48), (0, 0, 0, 0))
+    palette = Image.new("P", (40, 48), 0)
+    palette.putpalette([0, 0, 0] * 256)
+    palette.info["transparency"] = 0
+    return {"RGBA": rgba, "LA": Image.new("LA", (40, 48), (0, 0)), "P": palette}
+
+
+def _crop_box(out: torch.Tensor, spec) -> tuple[float, float, bool]:
+    """On a coordinate image (red = x, green = y, 256 px), the fraction of the source area a
+    training crop kept and whether left stayed left."""
+    mean = torch.tensor(spec.mean).view(3, 1, 1)
+    std = torch.tensor(spec.std).view(3, 1, 1)
+    pixels = (out * std + mean) * 255
+    size = out.shape[-1]
+    x, y = pixels[0, size // 2], pixels[1, :, size // 2]
+    width = (x[-1] - x[0]).abs() * size / (size - 1)   # pixel centres sit half a pixel inside
+    height = (y[-1] - y[0]).abs() * size / (size - 1)
+    return float(width * height / 255 ** 2), float(x[-1] - x[0]), bool(x[-1] > x[0])
+
+
+def check_image_preprocess(backbone: nn.Module, name: str = "backbone", draws: int = 20) -> None:
+    """Image towers: transparent pixels arrive white (RGBA, LA, P with a transparent colour);
+    with an ``image_spec``, an image at the crop size passes the eval transform unchanged apart
+    from normalisation, and the run's default ``openclip`` augmentation never flips and keeps at
+    least 90 % of the area."""
+    from PIL import Image
+    from torchvision.transforms import functional as F
+
+    from .images import training_transform
+    white = backbone.preprocess(Image.new("RGB", (40, 48), (255, 255, 255)))
+    for mode, image in _transparent_images().items():
+        assert torch.allclose(backbone.preprocess(image), white, atol=1e-5), \
+            f"{name}: a transparent {mode} image does not arrive white"
+    spec = getattr(backbone, "image_spec", None)
+    if spec is None:
+        return
+    gen = torch.Generator().manual_seed(0)
+    exact = Image.fromarray((torch.rand(spec.size, spec.size, 3, generator=gen) * 255).byte().numpy())
+    expected = F.normalize(F.to_tensor(exact), spec.mean, spec.std)
+    assert torch.allclose(backbone.preprocess(exact), expected, atol=1e-5), \
+        f"{name}: the eval transform changes an image already at the crop size ({spec.size} px)"
+    ramp = torch.arange(256, dtype=torch.uint8)
+    coords = torch.stack([ramp.expand(256, 256), ramp[:, None].expand(256, 256),
+                          torch.zeros(256, 256, dtype=torch.uint8)], dim=-1)
+    source = Image.fromarray(coords.numpy())
+    augment = training_transform(backbone, "openclip")
+    state = torch.random.get_rng_state()
+    try:
+        for draw in range(draws):
+            torch.manual_seed(draw)
+            area, _, left_stays_left = _crop_box(augment(source, train=True), spec)
+            assert left_stays_left, f"{name}: the openclip augmentation flipped an image (draw {draw})"
+            assert area >= 0.9 - 0.03, f"{name}: the openclip augmentation kept {area:.0%} of the area"
+    finally:
+        torch.random.set_rng_state(state)
 
 
 def check_dataset(dataset: Any, n: int = 3, name: str = "dataset") -> None:

@@ -6,7 +6,9 @@ import zlib
 
 import torch
 from torch import nn
-from torchvision import transforms
+from torchvision.transforms import InterpolationMode
+
+from .images import ImagePreprocess, ImageSpec
 
 
 TOY_MODELS = ["tiny", "small"]
@@ -26,14 +28,12 @@ class ToyImageTower(nn.Module):
             nn.Conv2d(width, 2 * width, 3, 2, 1), nn.GroupNorm(1, 2 * width), nn.GELU(),
             nn.Conv2d(2 * width, 4 * width, 3, 2, 1), nn.GELU(),
             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * width, output_dim))
-        norm = transforms.Normalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
-        self._eval = transforms.Compose([transforms.Resize((image_size, image_size)),
-                                         transforms.ToTensor(), norm])
-        self._train = transforms.Compose([transforms.RandomResizedCrop(image_size, scale=(0.7, 1.0)),
-                                          transforms.ToTensor(), norm])
+        self.image_spec = ImageSpec(image_size, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25),
+                                    InterpolationMode.BILINEAR)
+        self._preprocess = ImagePreprocess(self.image_spec)
 
     def preprocess(self, image, train: bool = False) -> torch.Tensor:
-        return (self._train if train else self._eval)(image.convert("RGB"))
+        return self._preprocess(image, train)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images)

@@ -80,6 +80,6 @@ class FashionMNISTDataset(torch.utils.data.Dataset):
         if not 0 <= index < self.length:
             raise IndexError(index)
         label = int(self.labels[index])
-        image = Image.fromarray(np.ascontiguousarray(self.images[index])).convert("RGB")
+        image = Image.fromarray(np.ascontiguousarray(self.images[index])).convert("RGB")  # grayscale: no transparency
         text = class_caption(self.templates, self.classnames[label], index, self.seed, self.caption)
         return {"image": image, "text": text, "label": label}

@@ -79,10 +79,12 @@ def decode_image(source: str | Path | bytes):
     """Decode an image file (a path) or image bytes into a fully loaded RGB PIL image; raises
     whatever PIL or the file system raises (see :func:`open_image` for the forgiving form)."""
     from PIL import Image
+
+    from ..images import to_rgb
     stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else open(source, "rb")
     with stream, Image.open(stream) as image:
         image.load()  # decode now: a truncated file fails here, not later in a transform
-        return image.convert("RGB")
+        return to_rgb(image)
 
 
 def open_image(source: str | Path | bytes, name: str | None = None, *, strict: bool = False,

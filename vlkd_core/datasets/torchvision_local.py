@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from ..errors import UsageError
+from ..images import to_rgb
 from .captions import class_caption
 
 # name -> (how the split is passed, shipped prompt set or None)
@@ -89,5 +90,5 @@ class TorchvisionDataset(torch.utils.data.Dataset):
         image, label = self.base[index]
         label = int(label)
         name = self.classnames[label] if 0 <= label < len(self.classnames) else str(label)
-        return {"image": image.convert("RGB"), "label": label,
+        return {"image": to_rgb(image), "label": label,
                 "text": class_caption(self.templates, name, index, self.seed, self.caption)}

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from vlkd_core.errors import DataError, UsageError
+from vlkd_core.images import to_rgb
 
 from .catalog import MULTILABEL, shipped_prompts
 
@@ -148,4 +149,4 @@ class ElevaterSplit(torch.utils.data.Dataset):
         labels = self._ids[index]
         first = labels[0] if labels else 0
         caption = self.templates[0].replace("{}", self.classnames[first])
-        return {"image": image.convert("RGB"), "text": caption, "label": first, "targets": labels}
+        return {"image": to_rgb(image), "text": caption, "label": first, "targets": labels}

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision import transforms as T
+from torchvision.transforms import InterpolationMode
+
+from vlkd_core.images import ImagePreprocess, ImageSpec
 
 from .pooling import pool
+
+PIL_FILTERS = {0: InterpolationMode.NEAREST, 2: InterpolationMode.BILINEAR, 3: InterpolationMode.BICUBIC}
 
 
 def processor_size(processor) -> int:
@@ -31,9 +35,18 @@ def set_processor_size(processor, image_size: int) -> None:
         processor.crop_size = {"height": image_size, "width": image_size}
 
 
+def spec_from_processor(processor) -> ImageSpec:
+    """Side, normalisation and filter of a Hugging Face image processor (the transforms are the
+    core's, so every image family augments and converts transparency the same way)."""
+    mean = getattr(processor, "image_mean", None) or (0.5, 0.5, 0.5)
+    std = getattr(processor, "image_std", None) or (0.5, 0.5, 0.5)
+    filt = getattr(processor, "resample", 3)
+    return ImageSpec(processor_size(processor), tuple(mean), tuple(std),
+                     PIL_FILTERS.get(int(filt), InterpolationMode.BICUBIC))
+
+
 class HFImageTower(nn.Module):
-    """A vision model + its image processor. Training adds RandomResizedCrop and a flip
-    (processors only implement the eval pipeline)."""
+    """A vision model with the core image transforms at its image processor's settings."""
 
     modality = "image"
 
@@ -45,9 +58,9 @@ class HFImageTower(nn.Module):
         self.interpolate_pos_encoding = interpolate_pos_encoding
         if image_size is not None:
             set_processor_size(processor, image_size)
-        self.image_size = processor_size(processor)
-        self._augment = T.Compose([T.RandomResizedCrop(self.image_size, scale=(0.5, 1.0)),
-                                   T.RandomHorizontalFlip()])
+        self.image_spec = spec_from_processor(processor)
+        self.image_size = self.image_spec.size
+        self._preprocess = ImagePreprocess(self.image_spec)
         self.output_dim = self._measure_output_dim()
 
     @torch.no_grad()
@@ -59,10 +72,7 @@ class HFImageTower(nn.Module):
         return int(out.shape[-1])
 
     def preprocess(self, image, train: bool = False) -> torch.Tensor:
-        image = image.convert("RGB")
-        if train:
-            image = self._augment(image)
-        return self.processor(images=image, return_tensors="pt")["pixel_values"][0]
+        return self._preprocess(image, train)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         kwargs = {"interpolate_pos_encoding": True} if self.interpolate_pos_encoding else {}

@@ -97,7 +97,7 @@ def build_openclip_backbone(model: str, modality: str = "image", pretrained: str
     clip, preprocess_train, preprocess_val, tokenizer = create(
         model, pretrained, modality, image_size, cache_dir, tower_state is not None)
     if modality == "image":
-        tower: nn.Module = OpenCLIPImageTower(clip.visual, preprocess_train, preprocess_val)
+        tower: nn.Module = OpenCLIPImageTower(clip.visual)
     else:
         tower = OpenCLIPTextTower(clip, tokenizer)
     del clip

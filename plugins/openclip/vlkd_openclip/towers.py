@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import torch
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torch import nn
+from torchvision.transforms import InterpolationMode
+
+from vlkd_core.images import ImagePreprocess, ImageSpec
 
 
 @torch.no_grad()
@@ -14,21 +18,35 @@ def _measure(tower: nn.Module, dummy) -> int:
     return int(out.shape[-1])
 
 
+def image_spec(visual: nn.Module) -> ImageSpec:
+    """Side, normalisation and filter from open_clip's ``visual.preprocess_cfg``: the core's
+    transforms then equal open_clip's own (shortest-side resize, centre crop; training crop
+    scale 0.9-1), with transparency composited onto white instead of black."""
+    cfg = dict(getattr(visual, "preprocess_cfg", {}) or {})
+    size = cfg.get("size", getattr(visual, "image_size", 224))
+    size = size[-1] if isinstance(size, (tuple, list)) else size
+    interpolation = {"bilinear": InterpolationMode.BILINEAR, "nearest": InterpolationMode.NEAREST}.get(
+        cfg.get("interpolation"), InterpolationMode.BICUBIC)
+    return ImageSpec(int(size), tuple(cfg.get("mean", OPENAI_DATASET_MEAN)),
+                     tuple(cfg.get("std", OPENAI_DATASET_STD)), interpolation)
+
+
 class OpenCLIPImageTower(nn.Module):
-    """``model.visual`` with open_clip's train / eval image transforms."""
+    """``model.visual`` with the core image transforms at open_clip's preprocessing settings."""
 
     modality = "image"
 
-    def __init__(self, visual: nn.Module, preprocess_train, preprocess_val):
+    def __init__(self, visual: nn.Module):
         super().__init__()
         self.visual = visual
-        self._train, self._eval = preprocess_train, preprocess_val
+        self.image_spec = image_spec(visual)
+        self._preprocess = ImagePreprocess(self.image_spec)
         size = getattr(visual, "image_size", 224)
         size = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
         self.output_dim = _measure(self, torch.zeros(1, 3, *size))
 
     def preprocess(self, image, train: bool = False) -> torch.Tensor:
-        return (self._train if train else self._eval)(image)
+        return self._preprocess(image, train)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.visual(images)

@@ -5,11 +5,12 @@ from pathlib import Path
 
 import timm
 import torch
-from timm.data import create_transform, resolve_data_config
+from timm.data import resolve_data_config
 from torch import nn
 
 from vlkd_core.errors import UsageError
 from vlkd_core.freeze import apply_freeze
+from vlkd_core.images import ImagePreprocess, ImageSpec
 
 from vlkd_core.hub import hub_offline_when_unreachable
 from .weights import load_weights_into
@@ -17,8 +18,16 @@ from .weights import load_weights_into
 DEFAULT_TAGS = ("default", "true", "yes", "1")
 
 
+def spec_from_data_config(config: dict) -> ImageSpec:
+    from torchvision.transforms import InterpolationMode
+    interpolation = {"bilinear": InterpolationMode.BILINEAR, "nearest": InterpolationMode.NEAREST}.get(
+        config.get("interpolation"), InterpolationMode.BICUBIC)
+    return ImageSpec(int(config["input_size"][-1]), tuple(config["mean"]), tuple(config["std"]), interpolation)
+
+
 class TimmTower(nn.Module):
-    """Image tower around a headless timm model; preprocessing from timm's data config."""
+    """Image tower around a headless timm model; side, normalisation and filter from timm's
+    data config (the transforms are the core's, without timm's ``crop_pct`` border cut)."""
 
     modality = "image"
 
@@ -26,11 +35,11 @@ class TimmTower(nn.Module):
         super().__init__()
         self.model, self.output_dim, self.name = model, output_dim, name
         self.data_config = dict(data_config)
-        self._eval = create_transform(**data_config, is_training=False)
-        self._train = create_transform(**data_config, is_training=True)
+        self.image_spec = spec_from_data_config(data_config)
+        self._preprocess = ImagePreprocess(self.image_spec)
 
     def preprocess(self, image, train: bool = False) -> torch.Tensor:
-        return (self._train if train else self._eval)(image.convert("RGB"))
+        return self._preprocess(image, train)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images)

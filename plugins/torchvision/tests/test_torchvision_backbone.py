@@ -11,7 +11,8 @@ import vlkd_core as vlkd
 from vlkd_core.errors import UsageError
 from vlkd_core.freeze import keep_frozen_in_eval
 from vlkd_core.testing import check_backbone
-from vlkd_torchvision.transforms import eval_transform, spec_from_weights
+from vlkd_core.images import eval_transform
+from vlkd_torchvision.transforms import spec_from_weights
 
 torch.set_num_threads(1)
 
@@ -80,17 +81,23 @@ def test_weights_tag_is_read_from_cache_dir_without_download(tmp_path):
     tower = vlkd.build_backbone("torchvision:mobilenet_v3_small", pretrained="DEFAULT",
                                 cache_dir=str(tmp_path)).eval()
     assert torch.equal(tower.model.features[0][0].weight, reference.features[0][0].weight)
-    # the eval transform is the weights' own preset
+    # the eval transform keeps the weights' side, normalisation and filter, but resizes the
+    # shorter side to the crop instead of cutting a border away (256 -> 224)
     img = image(3, size=(300, 260))
-    assert torch.allclose(tower.preprocess(img), weights.transforms()(img), atol=1e-5)
+    preset = weights.transforms()
+    expected = torchvision.transforms.Compose([
+        torchvision.transforms.Resize(preset.crop_size[0], interpolation=preset.interpolation, antialias=True),
+        torchvision.transforms.CenterCrop(preset.crop_size[0]), torchvision.transforms.ToTensor(),
+        torchvision.transforms.Normalize(preset.mean, preset.std)])(img)
+    assert torch.allclose(tower.preprocess(img), expected, atol=1e-5)
 
 
 def test_transform_sizes_follow_weights_and_image_size():
     vit = torchvision.models.ViT_B_16_Weights.IMAGENET1K_SWAG_E2E_V1
     spec = spec_from_weights(vit, None)
-    assert (spec.crop_size, spec.resize_size) == (384, 384)
+    assert spec.size == 384
     spec = spec_from_weights(torchvision.models.ResNet18_Weights.DEFAULT, 112)
-    assert (spec.crop_size, spec.resize_size) == (112, 128)
+    assert spec.size == 112 and spec.mean == (0.485, 0.456, 0.406)
     assert eval_transform(spec)(image()).shape == (3, 112, 112)
     tower = vlkd.build_backbone("torchvision:mobilenet_v3_small", image_size=48)
     assert tower.preprocess(image(), train=True).shape == (3, 48, 48)

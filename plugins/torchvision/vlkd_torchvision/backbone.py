@@ -11,7 +11,9 @@ from torch import nn
 from vlkd_core.errors import UsageError
 from vlkd_core.freeze import apply_freeze
 
-from .transforms import eval_transform, spec_from_weights, train_transform
+from vlkd_core.images import ImagePreprocess, ImageSpec
+
+from .transforms import spec_from_weights
 
 AUX_MODULES = ("AuxLogits", "aux1", "aux2")  # inception_v3 / googlenet auxiliary classifiers
 
@@ -22,13 +24,14 @@ class TorchvisionTower(nn.Module):
 
     modality = "image"
 
-    def __init__(self, model: nn.Module, output_dim: int, eval_tf, train_tf, name: str):
+    def __init__(self, model: nn.Module, output_dim: int, image_spec: ImageSpec, name: str):
         super().__init__()
         self.model, self.output_dim, self.name = model, output_dim, name
-        self._eval, self._train = eval_tf, train_tf
+        self.image_spec = image_spec
+        self._preprocess = ImagePreprocess(image_spec)
 
     def preprocess(self, image, train: bool = False) -> torch.Tensor:
-        return (self._train if train else self._eval)(image.convert("RGB"))
+        return self._preprocess(image, train)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images)
@@ -176,6 +179,6 @@ def build_torchvision_backbone(model: str, modality: str = "image", pretrained: 
     if pretrained is not None and weights is None:
         load_local_weights(net, pretrained, classifier)
     spec = spec_from_weights(weights, image_size)
-    output_dim = measure_output_dim(net, spec.crop_size, model)
-    tower = TorchvisionTower(net, output_dim, eval_transform(spec), train_transform(spec), model)
+    output_dim = measure_output_dim(net, spec.size, model)
+    tower = TorchvisionTower(net, output_dim, spec, model)
     return apply_freeze(tower, lock=lock, unlock=unlock)

@@ -1,45 +1,21 @@
-"""Train / eval image transforms for torchvision towers, at the weights' own sizes."""
+"""What torchvision weights expect of an image (side, normalisation, filter); the transforms
+themselves are the core's (``vlkd_core.images``), shared by every image family."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from torchvision import transforms as T
 from torchvision.transforms import InterpolationMode
+
+from vlkd_core.images import ImageSpec
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-@dataclass(frozen=True)
-class TransformSpec:
-    crop_size: int
-    resize_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    interpolation: InterpolationMode = InterpolationMode.BILINEAR
-
-
-def spec_from_weights(weights, image_size: int | None) -> TransformSpec:
-    """The weights' eval preset (``weights.transforms()``), or the standard ImageNet one
-    (resize 256 / crop 224) without weights; ``image_size`` rescales the crop and keeps the
-    weights' resize/crop ratio."""
+def spec_from_weights(weights, image_size: int | None) -> ImageSpec:
+    """The weights' eval preset (``weights.transforms()``: crop side, mean, std, filter), or the
+    ImageNet normalisation at 224 px without weights; ``image_size`` replaces the side."""
     if weights is not None:
         preset = weights.transforms()
-        crop, resize = int(preset.crop_size[0]), int(preset.resize_size[0])
-        mean, std, interp = tuple(preset.mean), tuple(preset.std), preset.interpolation
+        size, mean, std, interp = int(preset.crop_size[0]), tuple(preset.mean), tuple(preset.std), preset.interpolation
     else:
-        crop, resize, mean, std, interp = 224, 256, IMAGENET_MEAN, IMAGENET_STD, InterpolationMode.BILINEAR
-    if image_size is not None:
-        resize, crop = max(image_size, round(image_size * resize / crop)), image_size
-    return TransformSpec(crop, resize, mean, std, interp)
-
-
-def eval_transform(spec: TransformSpec) -> T.Compose:
-    return T.Compose([T.Resize(spec.resize_size, interpolation=spec.interpolation, antialias=True),
-                      T.CenterCrop(spec.crop_size), T.ToTensor(), T.Normalize(spec.mean, spec.std)])
-
-
-def train_transform(spec: TransformSpec) -> T.Compose:
-    """Standard ImageNet training augmentation at the eval crop size."""
-    return T.Compose([T.RandomResizedCrop(spec.crop_size, interpolation=spec.interpolation, antialias=True),
-                      T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(spec.mean, spec.std)])
+        size, mean, std, interp = 224, IMAGENET_MEAN, IMAGENET_STD, InterpolationMode.BILINEAR
+    return ImageSpec(image_size or size, mean, std, interp)

@@ -24,7 +24,7 @@ class CosineDistillLoss(nn.Module):
 {% elif cookiecutter.kind == 'backbone' %}
 import zlib
 
-from torchvision import transforms
+from vlkd_core.images import ImagePreprocess, ImageSpec
 
 
 class TinyImageTower(nn.Module):
@@ -37,12 +37,12 @@ class TinyImageTower(nn.Module):
         self.output_dim = output_dim
         self.net = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 32, 3, 2, 1),
                                  nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, output_dim))
-        self._eval = transforms.Compose([transforms.Resize((32, 32)), transforms.ToTensor()])
-        self._train = transforms.Compose([transforms.RandomResizedCrop(32, scale=(0.6, 1.0)),
-                                          transforms.RandomHorizontalFlip(), transforms.ToTensor()])
+        # the core's transforms: say what the weights expect; vlkd train applies --augment
+        self.image_spec = ImageSpec(32, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+        self._preprocess = ImagePreprocess(self.image_spec)
 
     def preprocess(self, image, train: bool = False) -> torch.Tensor:
-        return (self._train if train else self._eval)(image.convert("RGB"))
+        return self._preprocess(image, train)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images)
