@@ -17,10 +17,16 @@ class LossNeeds:
     prototype_head: operates on prototype logits [B, K]: the engine puts a prototype head
                     (``dino`` by default) on each tower.
     gathers:        communicates across ranks (all-gather / all-reduce) under DDP.
-    labels:         accepts ``labels=`` (caption or class ids) for UniCL-style soft targets.
+    labels:         accepts ``labels=`` ids for UniCL-style soft targets: identical captions
+                    share an id, so they are positives rather than negatives.
+    class_labels:   with ``labels``: rows that carry a class label get an id of their class
+                    (rows of one class are positives), the other rows their caption's id.
     epochs:         has ``set_epoch(epoch, total_epochs)`` (schedules such as DINO's warm-up).
     same_dim:       student and teacher features must have the same width (False for losses
                     that compare each side only with itself, e.g. RKD).
+    after_step:     has ``after_optimizer_step()``, which the engine calls after every optimizer
+                    step (e.g. InfoNCE clamps its logit scale in place there, as OpenCLIP does,
+                    so the scale's gradient never dies at the cap).
     """
 
     teacher: bool = True
@@ -28,8 +34,10 @@ class LossNeeds:
     prototype_head: bool = False
     gathers: bool = False
     labels: bool = False
+    class_labels: bool = False
     epochs: bool = False
     same_dim: bool = True
+    after_step: bool = False
 
 
 DEFAULT_NEEDS = LossNeeds()

@@ -61,6 +61,19 @@ def build_losses(cfg: TrainConfig) -> tuple[nn.ModuleDict, dict[str, float]]:
     return losses, weights
 
 
+def share_prototypes(student: nn.Module, teacher: nn.Module) -> None:
+    """Teacher and student score against the same prototype vectors (ITRA / ProtoCPC): the
+    teacher head's prototype layer (``last_layer``) becomes the student's, learned through the
+    student's side only (the loss detaches the teacher's logits); the teacher's own projection
+    stays frozen. Without a shared layer the student would learn to predict a fixed random
+    partition of the teacher's space."""
+    if not hasattr(student, "last_layer") or not hasattr(teacher, "last_layer"):
+        raise UsageError("a prototype head must expose its prototype layer as 'last_layer' so "
+                         "teacher and student can share it")
+    teacher.requires_grad_(False)
+    teacher.last_layer = student.last_layer
+
+
 def compose(cfg: TrainConfig) -> Composition:
     """Build and check everything that does not need data."""
     from ..freeze import apply_freeze
@@ -105,8 +118,8 @@ def compose(cfg: TrainConfig) -> Composition:
             raise UsageError("a prototype loss needs the 'dino' head: pip install -e plugins/dino")
         for side in SIDES:
             proto_heads[side] = api.build_head("dino", in_dim=dims[side], out_dim=cfg.prototypes)
-        if teacher:  # the teacher's logits are detached by the loss: keep its prototypes fixed
-            proto_heads[teacher].requires_grad_(False)
+        if teacher:
+            share_prototypes(proto_heads[student], proto_heads[teacher])
 
     model = DualEncoder(towers["image"], towers["text"], heads["image"], heads["text"])
     if not any(p.requires_grad for p in list(model.parameters()) + list(proto_heads.parameters())

@@ -12,7 +12,9 @@ from typing import Any
 import torch
 
 from .. import api
+from ..contracts import loss_needs
 from ..errors import NonFiniteLossError
+from ..images import training_transform
 from ..plugins import get_plugin_manager
 from . import checkpoint as ckpt
 from .cache import FeatureCache, model_fingerprint
@@ -73,7 +75,8 @@ def _train(cfg: TrainConfig, rt, console) -> dict[str, Any]:
     if cfg.strict and hasattr(dataset, "strict"):
         dataset.strict = True
     image_tower = comp.model.image_tower
-    loader, view, sampler = build_loader(dataset, image_tower.preprocess, cfg.batch_size, cfg.seed,
+    loader, view, sampler = build_loader(dataset, training_transform(image_tower, cfg.augment),
+                                         cfg.batch_size, cfg.seed,
                                          rt.rank, rt.world, cfg.episode_size, cfg.workers,
                                          train_transforms=not comp.frozen["image"])
     if sampler is None and not cfg.max_steps:
@@ -147,6 +150,7 @@ def _train(cfg: TrainConfig, rt, console) -> dict[str, Any]:
     metrics: dict[str, float] = {}
     eval_metrics: dict[str, float] = {}
     skipped_total, samples_seen, t_start = 0, 0, time.perf_counter()
+    after_step_losses = [loss for loss in comp.losses.values() if loss_needs(loss).after_step]
     step_module.train()
     with progress:
         progress.advance_to(step)
@@ -187,6 +191,8 @@ def _train(cfg: TrainConfig, rt, console) -> dict[str, Any]:
                 scaler.update()
                 optimizer.zero_grad(set_to_none=True)
                 scheduler.step()
+                for loss in after_step_losses:  # e.g. InfoNCE clamps its logit scale in place
+                    loss.after_optimizer_step()
                 step += 1
                 batch_in_epoch += 1
                 now = time.perf_counter()

@@ -25,6 +25,17 @@ def caption_ids(texts: list[str]) -> torch.Tensor:
                          for t in texts], dtype=torch.long)
 
 
+def contrastive_ids(batch: Batch, class_labels: bool) -> torch.Tensor:
+    """Per row: the id of its class (when ``class_labels`` and the row has a label) or of its
+    caption. Class ids are negative and caption ids non-negative, so the two never collide and
+    a batch mixing labelled and unlabelled rows keeps every class's rows positives."""
+    ids = caption_ids(batch.texts)
+    if class_labels:
+        labelled = batch.labels >= 0
+        ids = torch.where(labelled, -1 - batch.labels.clamp(min=0), ids)
+    return ids
+
+
 class TrainStep(nn.Module):
     def __init__(self, comp: Composition, caches: dict[str, FeatureCache | None]):
         super().__init__()
@@ -76,8 +87,7 @@ class TrainStep(nn.Module):
                 s, t = self.proto_heads[student](s), self.proto_heads[teacher](t)
             kwargs: dict[str, Any] = {}
             if needs.labels:
-                has_labels = bool((batch.labels >= 0).all()) and name == "unicl"
-                kwargs["labels"] = (batch.labels if has_labels else caption_ids(batch.texts)).to(device)
+                kwargs["labels"] = contrastive_ids(batch, needs.class_labels).to(device)
             out = loss(s, t.detach() if self.teacher and not needs.symmetric else t, **kwargs)
             value = loss_value(out)
             total = total + self.weights[name] * value

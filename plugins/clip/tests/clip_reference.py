@@ -1,12 +1,11 @@
 """An independent InfoNCE / UniCL computation shared by the clip tests."""
-import math
-
 import torch
 
 
-def reference(img, txt, log_scale, labels=None, max_scale=100.0):
-    """Cross-entropy written out row by row: −Σ_j target_ij log softmax_j(σ cos(x_i, y_j))."""
-    scale = torch.exp(torch.minimum(log_scale, torch.tensor(math.log(max_scale))))
+def reference(img, txt, log_scale, labels=None):
+    """Cross-entropy written out row by row: −Σ_j target_ij log softmax_j(σ cos(x_i, y_j)),
+    σ = exp(log-scale) (the cap is applied to the parameter after each optimizer step)."""
+    scale = torch.exp(log_scale)
     labels = torch.arange(len(img)) if labels is None else labels
     total = 0.0
     for a, b in ((img, txt), (txt, img)):

@@ -29,10 +29,11 @@ class InfoNCE(nn.Module):
     normalised indicator of equal labels); with all-distinct labels this is exactly InfoNCE.
     """
 
-    formula = "½[CE(σ ŝt̂ᵀ, diag) + CE(σ t̂ŝᵀ, diag)], σ = min(exp(log-scale), max_logit_scale)"
+    formula = ("½[CE(σ ŝt̂ᵀ, diag) + CE(σ t̂ŝᵀ, diag)], σ = exp(log-scale); the log-scale is clamped "
+               "in place to ≤ ln max_logit_scale after each optimizer step")
     paper = ("Radford et al. Learning Transferable Visual Models From Natural Language Supervision "
              "(CLIP). ICML 2021, arXiv:2103.00020; van den Oord et al. InfoNCE, arXiv:1807.03748")
-    needs = LossNeeds(teacher=False, symmetric=True, gathers=True, labels=True)
+    needs = LossNeeds(teacher=False, symmetric=True, gathers=True, labels=True, after_step=True)
 
     def __init__(self, init_temperature: float = 0.07, learn_temperature: bool = True,
                  max_logit_scale: float = 100.0):
@@ -44,11 +45,18 @@ class InfoNCE(nn.Module):
         self.max_logit_scale = float(max_logit_scale)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)),
                                         requires_grad=bool(learn_temperature))
+        self.after_optimizer_step()  # an init_temperature below 1/max_logit_scale starts at the cap
         self._diagonal: dict[tuple, torch.Tensor] = {}  # (B, rank, device) -> targets
 
     def scale(self) -> torch.Tensor:
-        """σ = exp(log-scale), clamped to ≤ max_logit_scale (no gradient while clamped)."""
-        return self.logit_scale.clamp(max=math.log(self.max_logit_scale)).exp()
+        """σ = exp(log-scale). Not clamped here: a clamp inside forward would zero the gradient
+        past the cap, and without weight decay the scale could never come back."""
+        return self.logit_scale.exp()
+
+    @torch.no_grad()
+    def after_optimizer_step(self) -> None:
+        """Clamp the log-scale in place to ≤ ln max_logit_scale (OpenCLIP's way)."""
+        self.logit_scale.clamp_(max=math.log(self.max_logit_scale))
 
     def _diagonal_targets(self, batch: int, device: torch.device) -> torch.Tensor:
         key = (batch, rank(), device)
@@ -80,8 +88,12 @@ class InfoNCE(nn.Module):
 class UniCL(InfoNCE):
     """UniCL: unified image-text-label contrastive learning. Images and texts that share a label
     (class id or caption id, globally consistent across ranks) are all positives: each target row
-    is the normalised indicator of equal labels. Without ``labels=`` it falls back to InfoNCE."""
+    is the normalised indicator of equal labels. Without ``labels=`` it falls back to InfoNCE.
+    The engine gives rows with a class label their class's id and the other rows their
+    caption's id (``LossNeeds.class_labels``)."""
 
     formula = "½[CE(σ ŝt̂ᵀ, T) + CE(σ t̂ŝᵀ, T)], T_ij = 1[y_i = y_j] / Σ_k 1[y_i = y_k]"
+    needs = LossNeeds(teacher=False, symmetric=True, gathers=True, labels=True, class_labels=True,
+                      after_step=True)
     paper = ("Yang et al. Unified Contrastive Learning in Image-Text-Label Space (UniCL). "
              "CVPR 2022, arXiv:2204.03610")

@@ -21,9 +21,16 @@ class DINOLoss(LazyRowState):
     from ``warmup_teacher_temp`` to ``teacher_temp`` over the first ``warmup_teacher_temp_epochs``
     epochs (as DINO's ``np.linspace``), driven by ``set_epoch(epoch, total_epochs)``. Eval-mode
     calls do not update the center.
+
+    Prototypes: in ``vlkd train`` s and t are the student's and the teacher's features scored
+    against **the same prototype vectors** — the prototype heads of both sides share one
+    learned prototype layer (the student's); the teacher's projection before it is frozen and
+    its logits are detached, so the prototypes learn through the student's side only.
+    s = P·norm(g_s(student)), t = P·norm(g_t(teacher)), P shared, g_t frozen.
     """
 
-    formula = "mean_b Σ_k −softmax((t−c)/τ_t)_k · log_softmax(s/τ_s)_k; c ← m·c + (1−m)·mean_b t"
+    formula = ("mean_b Σ_k −softmax((t−c)/τ_t)_k · log_softmax(s/τ_s)_k; c ← m·c + (1−m)·mean_b t; "
+               "s, t scored against the same (student's) prototypes")
     paper = ("Caron et al. Emerging Properties in Self-Supervised Vision Transformers (DINO). "
              "ICCV 2021, arXiv:2104.14294")
     needs = LossNeeds(teacher=True, prototype_head=True, gathers=True, epochs=True)

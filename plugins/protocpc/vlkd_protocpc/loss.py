@@ -18,9 +18,16 @@ class ProtoCPC(nn.Module):
     The buffer ``prior`` [1, K] starts at 1 (uniform; K is taken from the first call: it is a
     ``[1, 0]`` placeholder until then, and loading a state dict adopts the saved shape). Eval-mode
     calls do not update the prior.
+
+    Prototypes: in ``vlkd train`` s and t are the student's and the teacher's features scored
+    against **the same prototype vectors** — the prototype heads of both sides share one
+    learned prototype layer (the student's); the teacher's projection before it is frozen and
+    its logits are detached, so the prototypes learn through the student's side only.
+    s = P·norm(g_s(student)), t = P·norm(g_t(teacher)), P shared, g_t frozen.
     """
 
-    formula = "mean_b[−Σ_k q_k s_k/τ_s + logsumexp_k(s_k/τ_s + log π_k)], q = softmax(t/τ_t); π ← m·π + (1−m)·K·mean_b q"
+    formula = ("mean_b[−Σ_k q_k s_k/τ_s + logsumexp_k(s_k/τ_s + log π_k)], q = softmax(t/τ_t); "
+               "π ← m·π + (1−m)·K·mean_b q; s, t scored against the same (student's) prototypes")
     paper = ("Lee. Representation Distillation by Prototypical Contrastive Predictive Coding "
              "(ProtoCPC). ICLR 2022, openreview.net/forum?id=8la28hZOwug (no arXiv version)")
     needs = LossNeeds(teacher=True, prototype_head=True, gathers=True)
