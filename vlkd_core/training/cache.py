@@ -3,6 +3,12 @@
 Keys are strings (a caption, or a dataset sample id for images seen with eval transforms).
 The disk form is one safetensors file per model fingerprint (spec, weights and preprocessing),
 so a changed model never reads stale features.
+
+A feature is computed from its input alone (a batch of one), so it is a pure function of the
+model and the key: batch composition changes a tower's numerics slightly (padding length,
+kernel choice), and a feature first computed among other inputs would differ in its last bits
+from the same feature computed after a resume, in another run, or from a disk cache. Only
+misses pay for this, once per distinct input.
 """
 from __future__ import annotations
 
@@ -52,9 +58,8 @@ class FeatureCache:
         todo = list(first.values())
         if todo:
             with torch.no_grad():
-                computed = compute(todo).detach().float().cpu()
-            for pos, feat in zip(todo, computed):
-                self.store[hashed[pos]] = feat.clone()
+                for pos in todo:
+                    self.store[hashed[pos]] = compute([pos]).detach().float().cpu()[0].clone()
             self._dirty = True
         self.misses += len(todo)
         self.hits += len(keys) - len(todo)

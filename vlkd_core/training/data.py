@@ -2,7 +2,10 @@
 
 Exact resume needs the same batches and the same augmentations: the sampler is a pure function
 of (seed, epoch, rank) and can start mid-epoch, and every sample's augmentation is seeded from
-(seed, epoch, index), so neither worker processes nor interruptions change what is seen.
+(seed, epoch, index), so neither worker processes nor interruptions change what is seen. The
+loader draws its worker base seed from its own seeded generator, never from the global RNG, so
+starting an epoch's iterator (at the start, or mid-epoch after a resume) leaves the global RNG,
+which dropout and stochastic depth use, exactly where the checkpoint put it.
 """
 from __future__ import annotations
 
@@ -82,12 +85,15 @@ def collate(items: list[dict | None]) -> Batch | None:
 def build_loader(dataset: Dataset, image_transform: Callable, batch_size: int, seed: int,
                  rank: int, world: int, episode_size: int | None, workers: int, train_transforms: bool):
     """Returns (loader, view, sampler-or-None)."""
+    generator = torch.Generator().manual_seed(derive_seed(seed, "loader", rank))
     if isinstance(dataset, IterableDataset):
         view = IterableTrainView(dataset, image_transform, seed, train_transforms)
-        loader = DataLoader(view, batch_size=batch_size, collate_fn=collate, num_workers=workers)
+        loader = DataLoader(view, batch_size=batch_size, collate_fn=collate, num_workers=workers,
+                            generator=generator)
         return loader, view, None
     view = TrainView(dataset, image_transform, seed, train_transforms)
     sampler = EpochSampler(len(dataset), batch_size, seed, rank, world, episode_size)
     loader = DataLoader(view, batch_size=batch_size, sampler=sampler, collate_fn=collate,
-                        num_workers=workers, drop_last=True, persistent_workers=False)
+                        num_workers=workers, drop_last=True, persistent_workers=False,
+                        generator=generator)
     return loader, view, sampler

@@ -24,6 +24,8 @@ from .data import build_loader
 from .evals import build_evaluators, run_evaluators
 from .optim import build_optimizer, param_groups, warmup_cosine
 from .progress import TrainProgress
+from .runlock import RunLock
+from .signals import StopOnSignal
 from .runtime import RunContext, resolve_run_dir, seed_everything, setup_runtime, teardown_runtime
 from .step import TrainStep
 
@@ -60,7 +62,7 @@ def train(cfg: TrainConfig, console: Any = None) -> dict[str, Any]:
 
 def _train(cfg: TrainConfig, rt, console) -> dict[str, Any]:
     seed_everything(cfg.seed)
-    run_dir = resolve_run_dir(cfg)
+    run_dir = resolve_run_dir(cfg, main=rt.is_main)
     comp = compose(cfg)                          # fails on impossible combinations, before any data
     evaluators = build_evaluators(cfg.eval_specs()) if rt.is_main else []
     comp.model.to(rt.device), comp.proto_heads.to(rt.device), comp.losses.to(rt.device)
@@ -107,6 +109,7 @@ def _train(cfg: TrainConfig, rt, console) -> dict[str, Any]:
         scaler.load_state_dict(state["scaler"])
         ckpt.set_rng_state(state["rng"][min(rt.rank, len(state["rng"]) - 1)])
         step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        ckpt.release(folder)  # loaded: our own pruning may delete it later
 
     trainable = step_module
     if rt.distributed:
@@ -117,6 +120,7 @@ def _train(cfg: TrainConfig, rt, console) -> dict[str, Any]:
     run = RunContext(cfg, run_dir, rt, comp.model, step, epoch)
     hook = get_plugin_manager().hook
     if rt.is_main:
+        rt.resources.enter_context(RunLock(run_dir))  # one training per run folder
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     hook.vlkd_on_train_start(run=run)
@@ -152,6 +156,7 @@ def _train(cfg: TrainConfig, rt, console) -> dict[str, Any]:
     skipped_total, samples_seen, t_start = 0, 0, time.perf_counter()
     after_step_losses = [loss for loss in comp.losses.values() if loss_needs(loss).after_step]
     step_module.train()
+    stop = rt.resources.enter_context(StopOnSignal())  # SIGINT/SIGTERM: finish the step, checkpoint
     with progress:
         progress.advance_to(step)
         while step < total_steps:
@@ -206,6 +211,10 @@ def _train(cfg: TrainConfig, rt, console) -> dict[str, Any]:
                     hook.vlkd_on_step_end(run=run, step=step, metrics=metrics)
                 if cfg.save_every and step % cfg.save_every == 0:
                     save()
+                if stop.requested(rt.distributed, rt.device):
+                    if not (cfg.save_every and step % cfg.save_every == 0):
+                        save()
+                    raise stop.interrupted(step, last_ckpt, run_dir, cfg.output_dir)
                 if step >= total_steps:
                     break
             else:  # epoch finished

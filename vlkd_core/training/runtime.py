@@ -1,6 +1,7 @@
 """Process-level set-up: torch.distributed from torchrun's environment, device, seeds, run dir."""
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
@@ -21,6 +22,7 @@ class Runtime:
     world: int = 1
     local_rank: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    resources: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)  # closed at teardown
 
     @property
     def is_main(self) -> bool:
@@ -46,6 +48,7 @@ def setup_runtime() -> Runtime:
 
 
 def teardown_runtime(rt: Runtime) -> None:
+    rt.resources.close()  # run lock, signal handlers
     if rt.distributed and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 
@@ -56,8 +59,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_run_dir(cfg: TrainConfig) -> Path:
-    """``output_dir/name``; a new run never overwrites an existing run's checkpoints."""
+def resolve_run_dir(cfg: TrainConfig, main: bool = True) -> Path:
+    """``output_dir/name``; a new run never overwrites an existing run's checkpoints, and (on the
+    main rank) a folder another training holds is refused at once, naming the holder."""
     name = cfg.name
     if not name:
         if cfg.resume == "latest":
@@ -67,6 +71,10 @@ def resolve_run_dir(cfg: TrainConfig) -> Path:
         name = time.strftime("%Y%m%d-%H%M%S-") + f"{cfg.image.replace(':', '-').replace('/', '-')}-{loss}"
         cfg.name = name
     run_dir = Path(cfg.output_dir) / name
+    from .runlock import locked_error
+    busy = locked_error(run_dir) if main else None
+    if busy is not None:  # another training is writing there: say so, whatever else is wrong
+        raise busy
     if (run_dir / "checkpoints").exists() and not cfg.resume:
         raise UsageError(f"run directory '{run_dir}' already has checkpoints; pass --resume latest "
                          "to continue it or choose another --name")

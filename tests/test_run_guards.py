@@ -1,0 +1,161 @@
+"""A run folder is used by one training at a time, readers are never pruned under, and a signal
+stops training with a checkpoint and a way to resume.
+
+Runs are forked children of this process (see ``fault_helpers``) or real ``vlkd train``
+processes with the test plugin installed through an entry point; the plugin pauses a run at a
+known step, so signals and second trainings arrive at a known point instead of racing a timer.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from conftest import make_distribution
+from fault_helpers import (FLAGS, KILLED, STEPS, assert_same_weights, config, fault_plugin_registered,  # noqa: F401
+                           run_forked, start_forked, wait)
+from train_helpers import TINY, run_cli
+from vlkd_core.training import checkpoint as ckpt
+
+pytestmark = pytest.mark.usefixtures("fault_plugin_registered")
+TESTS = Path(__file__).parent
+
+
+def _wait_for(path: Path, pid: int | None = None, proc=None, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while not path.exists():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"process ended early with {proc.returncode}")
+        assert time.time() < deadline, f"{path} never appeared"
+        time.sleep(0.01)
+
+
+def _steps(run: Path) -> list[str]:
+    return sorted(p.name for p in (run / "checkpoints").glob("step-*"))
+
+
+# -- item 4: readers hold a lease; pruning skips what a reader holds ---------------------------
+
+def test_checkpoint_held_by_a_reader_is_not_pruned_under_it(tmp_path):
+    run = tmp_path / "live"
+    assert run_forked(config(tmp_path, "live", keep_checkpoints=1), "step", 7) == KILLED
+    assert _steps(run) == ["step-0000006"]
+    folder = ckpt.find_checkpoint(str(run))  # what `vlkd eval RUN` does first: now it holds a lease
+    assert folder.name == "step-0000006"
+    # the run continues and saves steps 9..24 with --keep-checkpoints 1
+    assert run_forked(config(tmp_path, "live", keep_checkpoints=1, resume="latest")) == 0
+    assert _steps(run) == ["step-0000006", f"step-{STEPS:07d}"]
+    assert ckpt.verify(folder) is None
+    assert load_file(folder / "weights.safetensors")
+    ckpt.release(folder)  # the reader is done: the next save may prune it
+    ckpt.prune(run / "checkpoints", keep=1)
+    assert _steps(run) == [f"step-{STEPS:07d}"]
+
+
+def test_eval_while_the_run_saves_every_step(tmp_path):
+    from vlkd_core.training.restore import load_run
+    run = tmp_path / "live"
+    pid = start_forked(config(tmp_path, "live", save_every=1, keep_checkpoints=1, epochs=6, eval=[]))
+    loads, status = 0, (0, 0)
+    while status[0] == 0:
+        status = os.waitpid(pid, os.WNOHANG)
+        if (run / "checkpoints" / "LATEST").exists():
+            restored = load_run(run)  # vlkd eval RUN: find, verify, read meta, build, load weights
+            ckpt.release(restored.checkpoint)
+            loads += 1
+    assert os.waitstatus_to_exitcode(status[1]) == 0
+    assert loads > 1
+    # pruned as it went, except possibly the one a reader held during the last save
+    assert _steps(run)[-1] == f"step-{2 * STEPS:07d}" and len(_steps(run)) <= 2
+
+
+# -- item 5: one training per run folder ----------------------------------------------------
+
+def test_second_training_with_the_same_name_is_refused_naming_the_holder(tmp_path):
+    pid = start_forked(config(tmp_path, "same"), "pause", 2, str(tmp_path))
+    try:
+        _wait_for(tmp_path / "paused")
+        second = run_cli(["train", *TINY, "--loss", "simreg", "--teacher", "text",
+                          "--output-dir", str(tmp_path), "--name", "same"])
+        assert second.returncode != 0
+        lines = [line for line in second.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and f"pid {pid}" in lines[0], second.stderr
+        assert run_forked(config(tmp_path, "same", resume="latest")) != 0  # a resume is refused too
+    finally:
+        (tmp_path / "go").touch()
+    assert wait(pid) == 0
+    assert json.loads((tmp_path / "same" / "summary.json").read_text())["steps"] == STEPS
+
+
+def test_stale_lock_of_a_killed_run_is_taken_over(tmp_path, capfd):
+    pid = start_forked(config(tmp_path, "stale", save_every=1), "pause", 2, str(tmp_path))
+    _wait_for(tmp_path / "paused")
+    os.kill(pid, signal.SIGKILL)
+    assert wait(pid) == KILLED
+    assert json.loads((tmp_path / "stale" / ".lock").read_text())["pid"] == pid
+    capfd.readouterr()
+    assert run_forked(config(tmp_path, "stale", save_every=1, resume="latest")) == 0
+    err = capfd.readouterr().err
+    assert f"pid {pid}" in err and "no longer running" in err, err
+
+
+# -- item 7: SIGINT / SIGTERM -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def plugin_env(tmp_path_factory):
+    """The test plugin installed through a real entry point, for `vlkd train` subprocesses."""
+    site = tmp_path_factory.mktemp("site")
+    make_distribution(site, "vlkd-fault-test", "vlkd_fault_shim", "fault", "from fault_plugin import *\n")
+    # one thread, like this process (conftest): the numerics of a run must not depend on which ran it
+    return dict(os.environ, COLUMNS="200", OMP_NUM_THREADS="1",
+                PYTHONPATH=os.pathsep.join([str(site), str(TESTS), os.environ.get("PYTHONPATH", "")]))
+
+
+def _train_paused(tmp_path: Path, env: dict, name: str, step: int) -> tuple[subprocess.Popen, Path]:
+    err = tmp_path / f"{name}.stderr"
+    proc = subprocess.Popen([sys.executable, "-m", "vlkd_cli", "train", *FLAGS, "--output-dir", str(tmp_path),
+                             "--name", name], env=dict(env, VLKD_TEST_FAULT=f"pause:{step}:{tmp_path}"),
+                            stdout=subprocess.DEVNULL, stderr=open(err, "w"))
+    _wait_for(tmp_path / "paused", proc=proc)
+    return proc, err
+
+
+def _wait_for_text(path: Path, text: str, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while text not in path.read_text():
+        assert time.time() < deadline, path.read_text()
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_signal_finishes_the_step_checkpoints_and_says_how_to_resume(tmp_path, plugin_env, sig, code):
+    proc, err = _train_paused(tmp_path, plugin_env, "sig", 5)
+    proc.send_signal(sig)
+    _wait_for_text(err, "finishing this step")
+    (tmp_path / "go").touch()
+    assert proc.wait(120) == code, err.read_text()
+    message = " ".join(err.read_text().split())
+    assert f"vlkd train --resume latest --name sig --output-dir {tmp_path}" in message, message
+    assert "Traceback" not in message
+    assert (tmp_path / "sig" / "checkpoints" / "LATEST").read_text() == "step-0000005"
+    # and the resumed run ends exactly where an uninterrupted one does
+    assert run_forked(config(tmp_path, "sig", save_every=None, resume="latest")) == 0
+    assert run_forked(config(tmp_path, "ref", save_every=None)) == 0
+    assert_same_weights(tmp_path / "ref", tmp_path / "sig")
+
+
+def test_second_ctrl_c_stops_at_once_without_a_checkpoint(tmp_path, plugin_env):
+    proc, err = _train_paused(tmp_path, plugin_env, "twice", 5)
+    proc.send_signal(signal.SIGINT)
+    _wait_for_text(err, "finishing this step")
+    proc.send_signal(signal.SIGINT)  # while the step is still running (paused): no "go" given
+    assert proc.wait(30) == 130, err.read_text()
+    assert "stopping now" in err.read_text()
+    assert not (tmp_path / "twice" / "checkpoints").exists()

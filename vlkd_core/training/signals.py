@@ -1,0 +1,67 @@
+"""Graceful stop on SIGINT / SIGTERM: the first signal lets the current optimizer step finish,
+then the loop writes a checkpoint and stops with exit code 128 + signal (130 / 143) and a line
+saying how to resume. A second signal stops at once, without a checkpoint."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+import torch
+
+from ..errors import VlkdError
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class TrainingInterrupted(VlkdError):
+    """Training stopped on a signal after writing a checkpoint."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + signum
+
+
+class StopOnSignal:
+    """Installs the handlers while entered (main thread only); ``requested()`` polls them."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> "StopOnSignal":
+        if threading.current_thread() is threading.main_thread():
+            for sig in SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame) -> None:
+        name = signal.Signals(signum).name
+        if self.signum:  # the second one: stop now
+            os.write(2, f"\n{name} again: stopping now, without a checkpoint\n".encode())
+            os._exit(128 + signum)
+        self.signum = signum
+        os.write(2, f"\n{name}: finishing this step, then writing a checkpoint "
+                    "(Ctrl-C again stops at once)\n".encode())
+
+    def requested(self, distributed: bool = False, device: torch.device | None = None) -> bool:
+        """True once a signal arrived (on any rank: all ranks stop at the same step)."""
+        if not distributed:
+            return bool(self.signum)
+        flag = torch.tensor([self.signum], dtype=torch.long, device=device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        self.signum = int(flag.item())
+        return bool(self.signum)
+
+    def interrupted(self, step: int, checkpoint: Path | None, run_dir: Path, output_dir: str) -> TrainingInterrupted:
+        name = signal.Signals(self.signum).name
+        where = f" --output-dir {output_dir}" if Path(output_dir) != Path("runs") else ""
+        return TrainingInterrupted(
+            f"stopped by {name} after step {step}; checkpoint {checkpoint}. Resume with: "
+            f"vlkd train --resume latest --name {run_dir.name}{where}", self.signum)
