@@ -87,10 +87,10 @@ def final_weights(run: Path) -> tuple[str, dict]:
     return latest, load_file(run / "checkpoints" / latest / "weights.safetensors")
 
 
-def assert_same_weights(run_a: Path, run_b: Path) -> None:
+def assert_same_weights(run_a: Path, run_b: Path, steps: int = STEPS) -> None:
     name_a, a = final_weights(run_a)
     name_b, b = final_weights(run_b)
-    assert name_a == name_b == f"step-{STEPS:07d}"
+    assert name_a == name_b == f"step-{steps:07d}"
     assert a.keys() == b.keys()
     differ = [k for k in a if not torch.equal(a[k], b[k])]
     assert not differ, f"{len(differ)} of {len(a)} tensors differ, e.g. {differ[:3]}"

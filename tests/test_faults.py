@@ -121,6 +121,15 @@ def test_no_valid_checkpoint_is_one_line_error(tmp_path, interrupted):
     assert "\n" not in message and "step-0000006" in message and "step-0000009" in message
 
 
+def test_pruning_keeps_the_newest_valid_checkpoint_not_the_newest_name(tmp_path, interrupted):
+    from vlkd_core.training import checkpoint as ckpt
+    run = tmp_path / "run"
+    shutil.copytree(interrupted, run)
+    _truncate(run / "checkpoints" / "step-0000009" / "training.pt")
+    ckpt.prune(run / "checkpoints", keep=1)
+    assert sorted(p.name for p in (run / "checkpoints").glob("step-*")) == ["step-0000006"]
+
+
 def test_eval_of_run_verifies_and_falls_back(tmp_path, interrupted, capfd):
     from vlkd_core.training.restore import load_run
     run = tmp_path / "run"
@@ -129,3 +138,17 @@ def test_eval_of_run_verifies_and_falls_back(tmp_path, interrupted, capfd):
     restored = load_run(run)
     assert restored.checkpoint.name == "step-0000006"
     assert "step-0000009" in capfd.readouterr().err
+
+
+@pytest.mark.slow
+def test_efficientnet_stochastic_depth_resume_is_exact(tmp_path):
+    """The issue's case: torchvision's efficientnet_b0 draws stochastic depth and dropout from the
+    global RNG; before the loader had its own generator, 315 of 364 tensors differed."""
+    def job(name, **kw):
+        return config(tmp_path, name, image="torchvision:efficientnet_b0",
+                      image_head="linear", embed_dim=64, text="toy:tiny", loss="infonce", teacher="none",
+                      data_options={"size": 32, "length": 64}, eval=[], **kw)
+    assert run_forked(job("full")) == 0
+    assert run_forked(job("killed"), "save-write", 2) == KILLED  # mid-save of step 6: resume from 3
+    assert run_forked(job("killed", resume="latest")) == 0
+    assert_same_weights(tmp_path / "full", tmp_path / "killed", steps=12)
