@@ -118,11 +118,13 @@ def plugin_env(tmp_path_factory):
                 PYTHONPATH=os.pathsep.join([str(site), str(TESTS), os.environ.get("PYTHONPATH", "")]))
 
 
-def _train_paused(tmp_path: Path, env: dict, name: str, step: int) -> tuple[subprocess.Popen, Path]:
+def _train_paused(tmp_path: Path, env: dict, name: str, step: int, *extra: str) -> tuple[subprocess.Popen, Path]:
+    """`vlkd train` in its own process group (like a terminal's foreground job), paused at the
+    end of ``step``."""
     err = tmp_path / f"{name}.stderr"
     proc = subprocess.Popen([sys.executable, "-m", "vlkd_cli", "train", *FLAGS, "--output-dir", str(tmp_path),
-                             "--name", name], env=dict(env, VLKD_TEST_FAULT=f"pause:{step}:{tmp_path}"),
-                            stdout=subprocess.DEVNULL, stderr=open(err, "w"))
+                             "--name", name, *extra], env=dict(env, VLKD_TEST_FAULT=f"pause:{step}:{tmp_path}"),
+                            stdout=subprocess.DEVNULL, stderr=open(err, "w"), start_new_session=True)
     _wait_for(tmp_path / "paused", proc=proc)
     return proc, err
 
@@ -134,20 +136,25 @@ def _wait_for_text(path: Path, text: str, timeout: float = 30) -> None:
         time.sleep(0.01)
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
-def test_signal_finishes_the_step_checkpoints_and_says_how_to_resume(tmp_path, plugin_env, sig, code):
-    proc, err = _train_paused(tmp_path, plugin_env, "sig", 5)
-    proc.send_signal(sig)
+@pytest.mark.parametrize("sig, code, workers", [(signal.SIGINT, 130, 1), (signal.SIGTERM, 143, 0)],
+                         ids=["SIGINT-to-the-group-with-a-loader-worker", "SIGTERM"])
+def test_signal_finishes_the_step_checkpoints_and_says_how_to_resume(tmp_path, plugin_env, sig, code, workers):
+    proc, err = _train_paused(tmp_path, plugin_env, "sig", 5, "--workers", str(workers))
+    if sig == signal.SIGINT:  # Ctrl-C in a terminal reaches every process of the job, workers too
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
     _wait_for_text(err, "finishing this step")
     (tmp_path / "go").touch()
     assert proc.wait(120) == code, err.read_text()
     message = " ".join(err.read_text().split())
+    assert message.count("finishing this step") == 1, message  # said once, not by each loader worker
     assert f"vlkd train --resume latest --name sig --output-dir {tmp_path}" in message, message
     assert "Traceback" not in message
     assert (tmp_path / "sig" / "checkpoints" / "LATEST").read_text() == "step-0000005"
     # and the resumed run ends exactly where an uninterrupted one does
-    assert run_forked(config(tmp_path, "sig", save_every=None, resume="latest")) == 0
-    assert run_forked(config(tmp_path, "ref", save_every=None)) == 0
+    assert run_forked(config(tmp_path, "sig", save_every=None, workers=workers, resume="latest")) == 0
+    assert run_forked(config(tmp_path, "ref", save_every=None, workers=workers)) == 0
     assert_same_weights(tmp_path / "ref", tmp_path / "sig")
 
 
@@ -155,6 +162,7 @@ def test_second_ctrl_c_stops_at_once_without_a_checkpoint(tmp_path, plugin_env):
     proc, err = _train_paused(tmp_path, plugin_env, "twice", 5)
     proc.send_signal(signal.SIGINT)
     _wait_for_text(err, "finishing this step")
+    time.sleep(0.6)  # a repeat within 0.5 s counts as the same Ctrl-C (forwarded by torchrun)
     proc.send_signal(signal.SIGINT)  # while the step is still running (paused): no "go" given
     assert proc.wait(30) == 130, err.read_text()
     assert "stopping now" in err.read_text()

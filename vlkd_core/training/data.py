@@ -9,6 +9,7 @@ which dropout and stochastic depth use, exactly where the checkpoint put it.
 """
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -82,6 +83,13 @@ def collate(items: list[dict | None]) -> Batch | None:
                  len(items) - len(good))
 
 
+def _worker_init(worker_id: int) -> None:
+    """Loader workers leave SIGINT/SIGTERM to the main process, which stops after the step
+    (a terminal's Ctrl-C reaches every process of the job)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def build_loader(dataset: Dataset, image_transform: Callable, batch_size: int, seed: int,
                  rank: int, world: int, episode_size: int | None, workers: int, train_transforms: bool):
     """Returns (loader, view, sampler-or-None)."""
@@ -89,11 +97,11 @@ def build_loader(dataset: Dataset, image_transform: Callable, batch_size: int, s
     if isinstance(dataset, IterableDataset):
         view = IterableTrainView(dataset, image_transform, seed, train_transforms)
         loader = DataLoader(view, batch_size=batch_size, collate_fn=collate, num_workers=workers,
-                            generator=generator)
+                            generator=generator, worker_init_fn=_worker_init if workers else None)
         return loader, view, None
     view = TrainView(dataset, image_transform, seed, train_transforms)
     sampler = EpochSampler(len(dataset), batch_size, seed, rank, world, episode_size)
     loader = DataLoader(view, batch_size=batch_size, sampler=sampler, collate_fn=collate,
                         num_workers=workers, drop_last=True, persistent_workers=False,
-                        generator=generator)
+                        generator=generator, worker_init_fn=_worker_init if workers else None)
     return loader, view, sampler

@@ -33,9 +33,12 @@ def acquire(folder: Path) -> bool:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         if os.fstat(fd).st_ino != os.stat(path).st_ino:  # renamed away before we got the lease
             raise FileNotFoundError(path)
-    except OSError:
+    except (BlockingIOError, FileNotFoundError):  # being pruned right now
         os.close(fd)
         return False
+    except OSError:  # a file system without flock: read without a lease
+        os.close(fd)
+        return True
     _held[key] = fd
     return True
 
@@ -62,7 +65,10 @@ def try_exclusive(folder: Path) -> int | None:
         return -1
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except BlockingIOError:
         os.close(fd)
         return None
+    except OSError:  # a file system without flock: nothing to wait for
+        os.close(fd)
+        return -1
     return fd

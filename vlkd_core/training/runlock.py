@@ -50,9 +50,11 @@ def locked_error(run_dir: Path) -> RunLockedError | None:
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         return None
-    except OSError:
+    except BlockingIOError:
         return RunLockedError(f"run '{run_dir}' is in use by another training ({_describe(_read(fd))}); "
                               "wait for it to finish, stop it, or choose another --name")
+    except OSError:  # a file system without flock: RunLock warns
+        return None
     finally:
         os.close(fd)
 
@@ -69,12 +71,17 @@ class RunLock:
         fd = os.open(self.run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             record = _read(fd)
             os.close(fd)
             raise RunLockedError(f"run '{self.run_dir}' is in use by another training "
                                  f"({_describe(record)}); wait for it to finish, stop it, or "
                                  "choose another --name") from None
+        except OSError as exc:  # e.g. some network file systems
+            os.close(fd)
+            print(f"warning: cannot lock run '{self.run_dir}' ({exc.strerror}); nothing stops a "
+                  "second training with the same --name", file=sys.stderr, flush=True)
+            return self
         stale = _read(fd)
         if stale:  # a holder that ended without releasing: killed
             print(f"note: run '{self.run_dir}' was locked by {_describe(stale)}, which is no longer "

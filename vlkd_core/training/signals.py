@@ -1,11 +1,14 @@
 """Graceful stop on SIGINT / SIGTERM: the first signal lets the current optimizer step finish,
 then the loop writes a checkpoint and stops with exit code 128 + signal (130 / 143) and a line
-saying how to resume. A second signal stops at once, without a checkpoint."""
+saying how to resume. A second signal stops at once, without a checkpoint; a repeat within
+half a second counts as the same request (torchrun forwards the terminal's Ctrl-C to workers that
+already received it)."""
 from __future__ import annotations
 
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import torch
@@ -13,6 +16,7 @@ import torch
 from ..errors import VlkdError
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SAME_REQUEST_SECONDS = 0.5
 
 
 class TrainingInterrupted(VlkdError):
@@ -28,6 +32,7 @@ class StopOnSignal:
 
     def __init__(self) -> None:
         self.signum = 0
+        self._first_at = 0.0
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> "StopOnSignal":
@@ -43,10 +48,12 @@ class StopOnSignal:
 
     def _handle(self, signum: int, frame) -> None:
         name = signal.Signals(signum).name
+        if self.signum and time.monotonic() - self._first_at < SAME_REQUEST_SECONDS:
+            return  # the same Ctrl-C, forwarded by a launcher
         if self.signum:  # the second one: stop now
             os.write(2, f"\n{name} again: stopping now, without a checkpoint\n".encode())
             os._exit(128 + signum)
-        self.signum = signum
+        self.signum, self._first_at = signum, time.monotonic()
         os.write(2, f"\n{name}: finishing this step, then writing a checkpoint "
                     "(Ctrl-C again stops at once)\n".encode())
 
