@@ -53,6 +53,16 @@ def test_sigkill_then_resume_is_bitwise_exact(tmp_path, references, point, n, dr
     assert_same_weights(reference, tmp_path / "run")
 
 
+def test_disk_feature_cache_resume_matches_a_memory_cache_run(tmp_path, references):
+    """A cached feature is a function of its input alone, so a disk cache (saved at checkpoints,
+    missing what was computed after the last one) gives the weights of a memory-cache run."""
+    disk = dict(feature_cache="disk", feature_cache_dir=str(tmp_path / "features"))
+    assert run_forked(config(tmp_path, "run", True, **disk), "step", 11) == KILLED
+    assert list((tmp_path / "features").glob("*.safetensors"))
+    assert run_forked(config(tmp_path, "run", True, resume="latest", **disk)) == 0
+    assert_same_weights(references(True, "memory"), tmp_path / "run")
+
+
 def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)])
 
