@@ -129,6 +129,8 @@ def test_no_valid_checkpoint_is_one_line_error(tmp_path, interrupted):
         ckpt.find_checkpoint("latest", run)
     message = str(info.value)
     assert "\n" not in message and "step-0000006" in message and "step-0000009" in message
+    with pytest.raises(VlkdError, match="weights.safetensors has"):  # a folder named explicitly
+        ckpt.find_checkpoint(str(run / "checkpoints" / "step-0000009"))
 
 
 def test_pruning_keeps_the_newest_valid_checkpoint_not_the_newest_name(tmp_path, interrupted):

@@ -109,7 +109,7 @@ def _train(cfg: TrainConfig, rt, console) -> dict[str, Any]:
         scaler.load_state_dict(state["scaler"])
         ckpt.set_rng_state(state["rng"][min(rt.rank, len(state["rng"]) - 1)])
         step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
-        ckpt.release(folder)  # loaded: our own pruning may delete it later
+        ckpt.release()  # loaded: drop this process's read leases, so our own pruning may delete it later
 
     trainable = step_module
     if rt.distributed:
