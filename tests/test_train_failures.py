@@ -49,13 +49,15 @@ def _good_rows(n=16):
 ])
 def test_impossible_compositions_fail_before_reading_data(tmp_path, finished_run, case, args, message):
     before = _digest(finished_run)
-    # resuming the finished run with a broken composition must not touch its checkpoints
-    result = run_cli(["train", *TINY, "--output-dir", str(finished_run.parent), "--name", finished_run.name,
-                      "--resume", "latest", *args])
+    # a broken composition fails before any data is read or anything is written beside the
+    # finished run (resuming it with a changed composition is refused earlier still, see
+    # tests/test_resume_config.py)
+    result = run_cli(["train", *TINY, "--output-dir", str(finished_run.parent), "--name", "broken", *args])
     assert result.returncode == 2, (case, result.stdout, result.stderr)
     assert message in " ".join(result.stderr.split()), result.stderr
     assert "Traceback" not in result.stderr
     assert _digest(finished_run) == before
+    assert not (finished_run.parent / "broken" / "checkpoints").exists()
 
 
 def test_malformed_csv_row_names_file_and_row(tmp_path):

@@ -43,3 +43,16 @@ def parse_options(pairs: list[str] | None, flag: str) -> dict:
         except json.JSONDecodeError:
             options[key.replace("-", "_")] = value
     return options
+
+
+def command_url_trust(allow: bool, typed: list):
+    """A context in which the pipe:/remote URLs the user typed on this command line (inside the
+    parsed option values ``typed``) may run their command, when ``--allow-pipe`` was given.
+    Without the flag such a typed URL is refused here, naming the flag; URLs from files (config,
+    saved runs, checkpoints) are refused later by the dataset whatever the flags."""
+    from vlkd_core.safety import OPT_IN_FLAG, allow_command_urls, command_strings
+    found = [s for value in typed for s in command_strings(value)]
+    if found and not allow:
+        fail(f"'{found[0]}' runs a command (pipe: or remote URL): pass {OPT_IN_FLAG} to allow "
+             "pipe:/remote shard URLs typed on this command line")
+    return allow_command_urls(found)

@@ -6,7 +6,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from .common import console, fail, handle_errors, parse_options
+from .common import command_url_trust, console, fail, handle_errors, parse_options
 
 
 def metrics_table(metrics: dict, title: str) -> Table:
@@ -29,9 +29,13 @@ def eval_command(
     image_option: Optional[List[str]] = typer.Option(None),
     text_option: Optional[List[str]] = typer.Option(None),
     output: Optional[Path] = typer.Option(None, help="Where to write eval.json (default: the run directory)."),
+    allow_pipe: bool = typer.Option(False, "--allow-pipe", help="Let pipe:/remote shard URLs typed in "
+                                    "--eval on this command line run their command (never honoured "
+                                    "from the run's saved config)."),
 ):
     """Evaluate a run, a checkpoint, or pretrained towers; prints a table and writes eval.json."""
-    from vlkd_core.training.evals import build_evaluators, run_evaluators
+    from vlkd_core.training.evals import build_evaluators, parse_eval_spec, run_evaluators
+    trust = command_url_trust(allow_pipe, [parse_eval_spec(spec)[1] for spec in eval or []])
     if target is not None and (image or text):
         fail("give either a RUN_OR_CHECKPOINT or --image/--text, not both")
     if target is not None:
@@ -57,7 +61,8 @@ def eval_command(
     if not specs:
         fail("no evaluators: pass --eval NAME[:options]")
     model.eval()
-    metrics = run_evaluators(build_evaluators(specs), model)
+    with trust:
+        metrics = run_evaluators(build_evaluators(specs), model)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"evaluators": specs, "metrics": metrics}, indent=2))
     console.print(metrics_table(metrics, title))

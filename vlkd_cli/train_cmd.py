@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from .common import console, fail, handle_errors, parse_options
+from .common import command_url_trust, console, fail, handle_errors, parse_options
 
 LAUNCH_FLAGS = {"--nproc-per-node": 1, "--nnodes": 1, "--node-rank": 1, "--rdzv-endpoint": 1,
                 "--rdzv-backend": 1, "--master-port": 1}
@@ -125,13 +125,24 @@ def train_command(
     node_rank: int = typer.Option(0),
     rdzv_endpoint: Optional[str] = typer.Option(None, help="HOST:PORT of the rendezvous (multi-node)."),
     master_port: Optional[int] = typer.Option(None, help="Port for single-node runs (default: any free)."),
+    allow_pipe: bool = typer.Option(False, "--allow-pipe", help="Let pipe:/remote shard URLs typed in "
+                                    "--data-option/--eval on this command line run their command "
+                                    "(never honoured from config files or saved runs)."),
 ):
     """Train: compose towers, heads and losses from plugins (defaults: the MiniLM→image distillation job)."""
-    if (nproc_per_node > 1 or nnodes > 1) and not os.environ.get("VLKD_LAUNCHED"):
-        argv = sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else list(ctx.args)
-        raise typer.Exit(_launch(nproc_per_node, nnodes, node_rank, rdzv_endpoint, master_port, argv))
+    for flag, value, low in (("--nproc-per-node", nproc_per_node, 1), ("--nnodes", nnodes, 1),
+                             ("--node-rank", node_rank, 0), ("--master-port", master_port, 1)):
+        if value is not None and value < low:
+            fail(f"{flag} must be >= {low}, not {value}")
+    if node_rank >= nnodes:
+        fail(f"--node-rank {node_rank} must be less than --nnodes {nnodes}")
+    if master_port is not None and master_port > 65535:
+        fail(f"--master-port must be <= 65535, not {master_port}")
     from vlkd_core.training import TrainConfig, load_config_file, train
-    base = TrainConfig.from_dict(load_config_file(config), source=str(config)) if config else TrainConfig()
+    from vlkd_core.training.evals import parse_eval_spec
+    from vlkd_core.training.resume import config_for_resume
+    file_values = load_config_file(config) if config else {}
+    base = TrainConfig.from_dict(file_values, source=str(config)) if config else TrainConfig()
     none_or = lambda v: None if v is None else (None if str(v).lower() == "none" else v)
     overrides = dict(
         image=image, text=text, image_pretrained=image_pretrained, text_pretrained=text_pretrained,
@@ -148,17 +159,37 @@ def train_command(
         compile=compile, seed=seed, feature_cache=feature_cache, feature_cache_dir=feature_cache_dir,
         eval_every=eval_every, output_dir=output_dir, name=name, save_every=save_every,
         keep_checkpoints=keep_checkpoints, resume=resume, log_every=log_every, progress=progress)
-    cfg = base.with_overrides(overrides)
+    given = {k: v for k, v in overrides.items() if v is not None}
     if image_head is not None:
-        cfg.image_head = none_or(image_head)
+        given["image_head"] = none_or(image_head)
     if text_head is not None:
-        cfg.text_head = none_or(text_head)
+        given["text_head"] = none_or(text_head)
     if eval:  # "none" clears the list (and what came before it)
         specs = list(eval)
-        cfg.eval = specs[len(specs) - specs[::-1].index("none"):] if "none" in specs else specs
-    summary = train(cfg, console=console)
-    if int(os.environ.get("RANK", "0")) == 0:
-        console.print(results_table(summary))
+        given["eval"] = specs[len(specs) - specs[::-1].index("none"):] if "none" in specs else specs
+    if given.get("resume") or base.resume:
+        # the run's saved config, changed only where a resumed run may change (a UsageError else)
+        file_given = {k.replace("-", "_"): getattr(base, k.replace("-", "_")) for k in file_values}
+        cfg = config_for_resume({**file_given, **given})
+    else:
+        cfg = TrainConfig.from_dict({**base.to_dict(), **given}, source="flags")
+    cfg.validate()  # every option, before a process is launched or anything is built
+    typed = [cfg.data_options if "data_options" in given else {},
+             *(parse_eval_spec(spec)[1] for spec in given.get("eval") or [])]
+    if (nproc_per_node > 1 or nnodes > 1) and not os.environ.get("VLKD_LAUNCHED"):
+        command_url_trust(allow_pipe, typed)  # refuse a typed pipe: before launching
+        argv = sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else list(ctx.args)
+        raise typer.Exit(_launch(nproc_per_node, nnodes, node_rank, rdzv_endpoint, master_port, argv))
+    with command_url_trust(allow_pipe, typed):
+        summary = train(cfg, console=console)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    if summary.get("already_complete"):
+        console.print(f"run {cfg.output_dir}/{cfg.name} is already complete (step {summary['steps']} of "
+                      f"{summary['total_steps']}); nothing to do. To train further, resume with a larger "
+                      "--epochs or --max-steps.", soft_wrap=True, highlight=False)
+        return
+    console.print(results_table(summary))
 
 
 def register(app: typer.Typer) -> None:

@@ -55,13 +55,28 @@ def _check_options(component: Component, options: dict[str, Any], fixed: tuple[s
     if missing:
         raise UsageError(f"{SINGULAR[component.kind]} '{component.name}' needs the option '{missing[0]}' "
                          f"(see `vlkd components show {SINGULAR[component.kind]} {component.name}`)")
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return
-    unknown = [k for k in options if k not in accepted]
-    if unknown:
-        valid = sorted(k for k in accepted if k not in fixed)
-        raise UsageError(f"{SINGULAR[component.kind]} '{component.name}' has no option "
-                         f"'{unknown[0]}'; valid options: {', '.join(valid) or '(none)'}")
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        unknown = [k for k in options if k not in accepted]
+        if unknown:
+            valid = sorted(k for k in accepted if k not in fixed)
+            raise UsageError(f"{SINGULAR[component.kind]} '{component.name}' has no option "
+                             f"'{unknown[0]}'; valid options: {', '.join(valid) or '(none)'}")
+    check_option_types(component, options)
+
+
+def check_option_types(component: Component, options: dict[str, Any]) -> None:
+    """Each option against the factory's annotation (the class's and its bases' ``__init__`` for
+    classes): coerced in place where harmless, else a UsageError naming the option."""
+    from .typecheck import coerce, hints, show
+    declared = hints(component.resolve())
+    for key, value in list(options.items()):
+        if key not in declared:
+            continue
+        try:
+            options[key] = coerce(value, declared[key])
+        except TypeError as exc:
+            raise UsageError(f"{SINGULAR[component.kind]} '{component.name}': option {key} must be "
+                             f"{exc}, not {show(value)}") from None
 
 
 def _build(kind: str, name: str, **options: Any) -> Any:

@@ -63,7 +63,8 @@ LABEL_EXT = "cls"
 
 def is_local(url: str) -> bool:
     """A plain file path (not ``pipe:``, ``http://``, ``s3://``...)."""
-    return "://" not in url and not url.startswith("pipe:")
+    from ..safety import needs_command
+    return "://" not in url and not needs_command(url)
 
 
 def expand_shards(path: str | list[str]) -> list[str]:
@@ -107,7 +108,14 @@ class WebDataset(torch.utils.data.IterableDataset):
                  strict: bool = False, rank: int | None = None, world_size: int | None = None,
                  split: str | None = None):
         self.split = split
+        from ..safety import check_url_option
+        # a pattern that runs a command (pipe:, remote schemes) must have been typed on the
+        # command line with --allow-pipe (vlkd_core.safety): checked before anything is expanded
+        for pattern in (list(path) if isinstance(path, (list, tuple)) else [path]):
+            check_url_option(str(pattern), "webdataset: option path")
         self.urls = expand_shards(substitute_split(path, split, "webdataset"))
+        # the URLs cleared to run a command, re-checked where a shard is opened (worker processes)
+        self._command_urls = frozenset(u for u in self.urls if not is_local(u))
         if resampled and not epoch_samples:
             raise UsageError("webdataset: resampled=True streams forever; set epoch_samples "
                              "(samples per epoch)")
@@ -174,8 +182,10 @@ class WebDataset(torch.utils.data.IterableDataset):
         from webdataset.gopen import gopen
         from webdataset.tariterators import group_by_keys, tar_file_expander
         handler = self._shard_handler(url)
-        try:
-            stream = gopen(url)
+        if not is_local(url) and url not in self._command_urls:  # never from a mutated url list
+            raise UsageError(f"webdataset: refusing '{url}': not a shard cleared at construction")
+        try:  # local shards are opened as files, never through a URL scheme handler
+            stream = open(url, "rb") if is_local(url) else gopen(url)
         except Exception as exc:  # noqa: BLE001 -- the handler decides: warn and skip, or raise
             handler(exc)
             return

@@ -13,6 +13,27 @@ TEACHERS = ("text", "image", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
 AUGMENTS = ("openclip", "imagenet", "none")
 
+# Ranges of the numeric options (types come from the annotations below): (lowest, inclusive).
+# None values (where the annotation allows None) are not range-checked.
+MINIMUM: dict[str, tuple[float, bool]] = {
+    "embed_dim": (1, True), "prototypes": (1, True), "episode_size": (1, True), "workers": (0, True),
+    "epochs": (1, True), "max_steps": (1, True), "batch_size": (1, True), "accum_steps": (1, True),
+    "lr": (0, False), "image_lr": (0, False), "text_lr": (0, False), "weight_decay": (0, True),
+    "warmup_steps": (0, True), "grad_clip": (0, True), "eval_every": (1, True),
+    "save_every": (1, True), "keep_checkpoints": (1, True), "log_every": (1, True),
+}
+
+
+FLAGS = {"image_options": "--image-option", "text_options": "--text-option", "head_options": "--head-option",
+         "loss_options": "--loss-option", "data_options": "--data-option"}
+
+
+def option_name(key: str, source: str) -> str:
+    """How to name a TrainConfig key to the user: ``--max-steps`` for flags, ``file: max_steps``."""
+    if source != "flags":
+        return f"{source}: {key}"
+    return FLAGS.get(key, f"--{key.replace('_', '-')}")
+
 
 @dataclass
 class TrainConfig:
@@ -73,7 +94,28 @@ class TrainConfig:
     log_every: int = 10
     progress: bool = True
 
+    def check_fields(self, source: str = "flags") -> None:
+        """Every field against its annotation (values coerced where harmless, e.g. 2 -> 2.0 for a
+        float) and its range in MINIMUM; a UsageError naming the option otherwise."""
+        import math
+
+        from ..typecheck import coerce, hints, show
+        for key, ann in hints(type(self)).items():
+            value = getattr(self, key)
+            try:
+                value = coerce(value, ann)
+            except TypeError as exc:
+                raise UsageError(f"{option_name(key, source)} must be {exc}, not {show(value)}") from None
+            setattr(self, key, value)
+            if key in MINIMUM and value is not None:
+                low, inclusive = MINIMUM[key]
+                ok = value >= low if inclusive else value > low
+                if not ok or (isinstance(value, float) and not math.isfinite(value)):
+                    bound = f">= {low}" if inclusive else f"> {low}"
+                    raise UsageError(f"{option_name(key, source)} must be {bound}, not {show(value)}")
+
     def validate(self) -> None:
+        self.check_fields()
         if self.teacher not in TEACHERS:
             raise UsageError(f"--teacher '{self.teacher}' must be one of {', '.join(TEACHERS)}")
         if self.precision not in PRECISIONS:
@@ -82,10 +124,6 @@ class TrainConfig:
             raise UsageError(f"--augment '{self.augment}' must be one of {', '.join(AUGMENTS)}")
         if self.feature_cache not in ("memory", "disk", "none"):
             raise UsageError(f"--feature-cache '{self.feature_cache}' must be memory, disk or none")
-        for name, value in (("--batch-size", self.batch_size), ("--epochs", self.epochs),
-                            ("--accum-steps", self.accum_steps)):
-            if value < 1:
-                raise UsageError(f"{name} must be >= 1, got {value}")
         if self.feature_cache == "disk" and not self.feature_cache_dir:
             raise UsageError("--feature-cache disk needs --feature-cache-dir")
 
@@ -109,7 +147,9 @@ class TrainConfig:
             hint = suggest(unknown[0], known)
             raise UsageError(f"{source}: unknown key '{unknown[0]}'"
                              + (f"; did you mean {', '.join(hint)}?" if hint else ""))
-        return cls(**clean)
+        cfg = cls(**clean)
+        cfg.check_fields(source)
+        return cfg
 
     def with_overrides(self, overrides: dict[str, Any]) -> "TrainConfig":
         data = self.to_dict()

@@ -110,6 +110,9 @@ def _train(cfg: TrainConfig, rt, console) -> dict[str, Any]:
         ckpt.set_rng_state(state["rng"][min(rt.rank, len(state["rng"]) - 1)])
         step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         ckpt.release()  # loaded: drop this process's read leases, so our own pruning may delete it later
+        if step >= total_steps:  # a finished run: say so, write nothing
+            from .resume import completed_summary
+            return completed_summary(run_dir, step, total_steps)
 
     trainable = step_module
     if rt.distributed:

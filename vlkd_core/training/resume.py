@@ -1,0 +1,85 @@
+"""Resuming takes the run's saved config; the options given with ``--resume`` may change only
+what does not change the model, the data or the optimisation already under way.
+
+    cfg = config_for_resume({"resume": "latest", "name": "my-run", "epochs": 8})
+    vlkd.training.train(cfg)
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from .config import TrainConfig, option_name
+
+# Options that may differ from the saved config when resuming: how long to train, when to save,
+# evaluate and log, and where things live -- never the model, the data or the optimiser.
+MAY_CHANGE = ("epochs", "max_steps", "save_every", "keep_checkpoints", "eval", "eval_every",
+              "log_every", "progress", "workers", "strict", "resume", "output_dir", "name",
+              "cache_dir", "feature_cache", "feature_cache_dir")
+
+
+def _run_dir_of(folder: Path) -> Path:
+    return folder.parent.parent if folder.parent.name == "checkpoints" else folder
+
+
+def saved_config(resume: str, run_dir: Path | None) -> tuple[dict[str, Any], Path]:
+    """(the saved config of the checkpoint ``resume`` names, where it was read from)."""
+    from . import checkpoint as ckpt
+    folder = ckpt.find_checkpoint(resume, run_dir)
+    meta_path = folder / "meta.json"
+    config = ckpt.read_meta(folder).get("config") if meta_path.exists() else None
+    if config is None:  # an older checkpoint without a config: the run folder's config.json
+        meta_path = _run_dir_of(folder) / "config.json"
+        if not meta_path.exists():
+            raise UsageError(f"--resume '{resume}': {folder} holds no saved config (meta.json or config.json)")
+        config = json.loads(meta_path.read_text())
+    if not isinstance(config, dict):
+        raise UsageError(f"{meta_path}: the saved config is not a table of options")
+    return config, folder
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def config_for_resume(given: dict[str, Any], source: str = "flags") -> TrainConfig:
+    """The config to continue a run with: its saved config, with the options in ``given`` (those
+    the user set: flags and config-file keys, including ``resume``) applied where MAY_CHANGE
+    allows; any other option that differs from the saved value is a UsageError naming it."""
+    resume = given["resume"]
+    defaults = TrainConfig()
+    output_dir, name = given.get("output_dir", defaults.output_dir), given.get("name")
+    if resume == "latest" and not name:
+        raise UsageError(f"--resume latest needs --name: which run under '{output_dir}' should continue?")
+    saved, folder = saved_config(resume, Path(output_dir) / name if name else None)
+    cfg = TrainConfig.from_dict(saved, source=str(folder / "meta.json"))
+    data = cfg.to_dict()
+    if resume != "latest" and not name:  # --resume PATH continues that run, where it now lives
+        run_dir = _run_dir_of(folder)
+        data["output_dir"], data["name"] = str(run_dir.parent), run_dir.name
+    for key, value in given.items():
+        if key in MAY_CHANGE:
+            data[key] = value
+        elif not _same(value, data.get(key)):
+            allowed = ", ".join(option_name(k, "flags") for k in MAY_CHANGE[:10])
+            raise UsageError(f"{option_name(key, source)} {json.dumps(value)} differs from the run's "
+                             f"saved {json.dumps(data.get(key))} ({folder / 'meta.json'}); a resumed "
+                             f"run keeps its config: only {allowed} may change")
+    return TrainConfig.from_dict(data, source=source)
+
+
+def completed_summary(run_dir: Path, step: int, total_steps: int) -> dict[str, Any]:
+    """What ``train`` returns when asked to resume a run that already reached its last step:
+    the run's own summary.json (left untouched), marked ``already_complete``."""
+    path = Path(run_dir) / "summary.json"
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        summary = {"run_dir": str(run_dir), "steps": step}
+    return dict(summary, already_complete=True, total_steps=total_steps)

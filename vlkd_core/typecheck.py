@@ -1,0 +1,144 @@
+"""Checking option values against their declared annotations (TrainConfig fields, factory
+parameters), so a wrong type is a one-line UsageError before any work instead of a traceback
+later.
+
+Rules: ``float`` accepts an int; ``int`` does not accept a bool or a float with a fraction
+(``2.0`` becomes ``2``); a ``str`` option accepts a number or bool (the command line parses
+``model=18`` as JSON) and gets its text; ``Path`` accepts a str; containers are checked element by
+element; annotations this module does not understand accept anything (the component decides).
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+_MISMATCH = object()
+
+
+def hints(target: Any) -> dict[str, Any]:
+    """``typing.get_type_hints`` of a function or class ``__init__`` (all classes of its MRO for
+    classes forwarding ``**options`` to a base), ``{}`` when they cannot be resolved."""
+    targets = []
+    if inspect.isclass(target):
+        targets = [klass.__init__ for klass in reversed(target.__mro__) if "__init__" in vars(klass)]
+    else:
+        targets = [target]
+    found: dict[str, Any] = {}
+    for fn in targets:
+        try:
+            found.update(typing.get_type_hints(fn))
+        except Exception:  # noqa: BLE001 -- unresolvable annotations: no checking for this one
+            continue
+    found.pop("return", None)
+    return found
+
+
+def coerce(value: Any, annotation: Any) -> Any:
+    """``value`` converted where harmless (see module docstring), or raise TypeError."""
+    out = _coerce(value, annotation)
+    if out is _MISMATCH:
+        raise TypeError(describe(annotation))
+    return out
+
+
+def _coerce(value: Any, ann: Any) -> Any:  # noqa: C901 -- one branch per annotation form
+    if ann is Any or ann is inspect.Parameter.empty or ann is object:
+        return value
+    origin = typing.get_origin(ann)
+    args = typing.get_args(ann)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None if type(None) in args else _MISMATCH
+        # exact matches first, so `int | str` keeps 3 as an int
+        for arg in sorted(args, key=lambda a: a is not type(value)):
+            if arg is type(None):
+                continue
+            out = _coerce(value, arg)
+            if out is not _MISMATCH:
+                return out
+        return _MISMATCH
+    if origin is typing.Literal:
+        return value if value in args else _MISMATCH
+    if ann is type(None):
+        return None if value is None else _MISMATCH
+    if ann is bool:
+        return value if isinstance(value, bool) else _MISMATCH
+    if ann is int:
+        if isinstance(value, bool):
+            return _MISMATCH
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
+        return _MISMATCH
+    if ann is float:
+        if isinstance(value, bool):
+            return _MISMATCH
+        return float(value) if isinstance(value, (int, float)) else _MISMATCH
+    if ann is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return str(value)
+        return _MISMATCH
+    if ann is Path or (inspect.isclass(ann) and issubclass(ann, Path)):
+        return value if isinstance(value, (str, Path)) else _MISMATCH
+    if origin in (list, tuple, set, frozenset, Sequence, typing.Sequence) or ann in (list, tuple):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set, frozenset)):
+            return _MISMATCH
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                return _MISMATCH
+            items = [_coerce(v, a) for v, a in zip(value, args)]
+        else:
+            items = [_coerce(v, args[0]) if args else v for v in value]
+        if any(i is _MISMATCH for i in items):
+            return _MISMATCH
+        return type(value)(items) if isinstance(value, (tuple, set, frozenset)) else items
+    if origin in (dict, Mapping, typing.Mapping) or ann is dict:
+        if not isinstance(value, Mapping):
+            return _MISMATCH
+        if len(args) == 2:
+            out = {}
+            for k, v in value.items():
+                key, item = _coerce(k, args[0]), _coerce(v, args[1])
+                if key is _MISMATCH or item is _MISMATCH:
+                    return _MISMATCH
+                out[key] = item
+            return out
+        return value
+    if inspect.isclass(ann) and ann.__module__ == "builtins":
+        return value if isinstance(value, ann) else _MISMATCH
+    return value  # a class or form we do not check (callables, tensors, ...)
+
+
+def describe(ann: Any) -> str:
+    """Readable name of an annotation: ``an integer``, ``a number or none``..."""
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin in (typing.Union, types.UnionType):
+        parts = [describe(a) for a in args if a is not type(None)]
+        text = " or ".join(parts)
+        return text + (" or none" if type(None) in args else "")
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+             Path: "a path", type(None): "none"}
+    if ann in names:
+        return names[ann]
+    if origin in (list, tuple, Sequence, typing.Sequence) or ann in (list, tuple):
+        return f"a list of {describe(args[0])} values" if args and args[0] is not Any else "a list"
+    if origin in (dict, Mapping, typing.Mapping) or ann is dict:
+        return "a table of key=value options"
+    return getattr(ann, "__name__", str(ann))
+
+
+def show(value: Any) -> str:
+    """A value as the user wrote it: strings quoted, so ``'3'`` is visibly not ``3``."""
+    return repr(value) if isinstance(value, str) else str(value)
