@@ -2,12 +2,24 @@
 import functools
 import json
 import sys
+import warnings
 
 import typer
 from rich.console import Console
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):
+    """Plugin-setting warnings are for the user, not a developer: one line, no source location."""
+    if category.__name__ == "PluginWarning":
+        err_console.print(f"[yellow]warning:[/] {message}", soft_wrap=True, highlight=False)
+        return
+    _default(message, category, filename, lineno, file, line)
+
+
+warnings.showwarning = _show_warning
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -21,9 +21,14 @@ LISTED_KINDS = ("backbone", "head", "loss", "dataset", "evaluator")
 
 
 class UnknownComponentError(UsageError, KeyError):
-    def __init__(self, kind: str, name: str, candidates: Iterable[str], where: str = ""):
+    def __init__(self, kind: str, name: str, candidates: Iterable[str], where: str = "",
+                 disabled_plugin: str | None = None):
         self.kind, self.name = kind, name
         self.suggestions = suggest(name, candidates)
+        if disabled_plugin is not None:
+            super().__init__(f"unknown {kind} '{name}': provided by plugin {disabled_plugin}, which is "
+                             "disabled (VLKD_DISABLE_PLUGINS or --disable-plugin)")
+            return
         hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
         place = f" in {where}" if where else ""
         see = {"plugin": "vlkd plugins list", "model": "vlkd components list backbones"}.get(

@@ -60,6 +60,10 @@ def _vlkd_version() -> str:
         return "0+unknown"
 
 
+class PluginWarning(UserWarning):
+    """A plugin setting that does nothing (e.g. disabling a plugin that does not exist)."""
+
+
 def disabled_from_env() -> set[str]:
     return {p.strip() for p in os.environ.get(DISABLE_ENV, "").split(",") if p.strip()}
 
@@ -73,16 +77,52 @@ class VlkdPluginManager:
         self.disabled = set(disable) | disabled_from_env()
         self.plugins: dict[str, PluginInfo] = {}
         self.registries: dict[str, Registry] = {kind: Registry(kind) for kind in KINDS}
+        self._disabled_loaders: dict[str, Any] = {}
+        self._disabled_provides: dict[str, dict[str, set[str]]] = {}
+        for kind, registry in self.registries.items():
+            registry.missing_hint = lambda name, kind=kind: self.disabled_provider(kind, name)
         self._load_builtins()
         if entry_points:
             self._load_entry_points()
+            self._warn_unknown_disabled()
         self._register_components()
+
+    def _warn_unknown_disabled(self) -> None:
+        """A misspelt name in VLKD_DISABLE_PLUGINS / --disable-plugin would disable nothing."""
+        import warnings
+
+        from .errors import suggest
+        for name in sorted(self.disabled - set(self.plugins)):
+            hint = suggest(name, self.plugins)
+            warnings.warn(f"{DISABLE_ENV} / --disable-plugin: no plugin named '{name}'"
+                          + (f"; did you mean {', '.join(hint)}?" if hint else
+                             " (see `vlkd plugins list`)"), PluginWarning, stacklevel=3)
+
+    def disabled_provider(self, kind: str, name: str) -> str | None:
+        """The disabled plugin that would register ``name`` of ``kind``, if any (for error
+        messages only: the plugin is imported, asked what it registers, and left unregistered)."""
+        for plugin, load in self._disabled_loaders.items():
+            if plugin not in self._disabled_provides:
+                provides: dict[str, set[str]] = {}
+                try:
+                    module = load()
+                    for k in KINDS:
+                        hook = getattr(module, f"vlkd_register_{k}", None)
+                        if hook is not None and hasattr(hook, "vlkd_impl"):
+                            hook(register=lambda n, f, _k=k, **meta: provides.setdefault(_k, set()).add(n))
+                except Exception:  # noqa: BLE001 -- a hint only; a broken plugin just gives none
+                    pass
+                self._disabled_provides[plugin] = provides
+            if name in self._disabled_provides[plugin].get(kind, set()):
+                return plugin
+        return None
 
     # -- loading -------------------------------------------------------------------------------
     def _add(self, info: PluginInfo, load) -> None:
         self.plugins[info.name] = info
         if info.name in self.disabled:
             info.status = "disabled"
+            self._disabled_loaders[info.name] = load
             return
         try:
             module = load()

@@ -76,6 +76,8 @@ class Registry:
     def __init__(self, kind: str):
         self.kind = kind
         self._items: dict[str, Component] = {}
+        # name -> the disabled plugin that would provide it (set by the plugin manager)
+        self.missing_hint: Callable[[str], str | None] | None = None
 
     def add(self, component: Component) -> bool:
         """Add a component; return False if it was an identical re-registration (a no-op)."""
@@ -98,6 +100,9 @@ class Registry:
         try:
             return self._items[name]
         except KeyError:
+            plugin = self.missing_hint(name) if self.missing_hint is not None else None
+            if plugin is not None:
+                raise UnknownComponentError(SINGULAR[self.kind], name, (), disabled_plugin=plugin) from None
             raise UnknownComponentError(SINGULAR[self.kind], name, self._items) from None
 
     def __contains__(self, name: str) -> bool:

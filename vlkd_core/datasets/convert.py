@@ -77,6 +77,14 @@ def write_rows(rows: list[CsvRow], writer, report: ConvertReport, strict: bool,
             progress(done, len(rows))
 
 
+def check_prefix(prefix: str) -> None:
+    """A shard name prefix is a plain file name: shards never land outside the output folder."""
+    name = Path(prefix).name
+    if not prefix or name != prefix or prefix in (".", "..") or "\\" in prefix or prefix.startswith("~"):
+        raise UsageError(f"--prefix {prefix!r} must be a plain file name prefix (no '/', '..' or "
+                         "absolute path): shards are written inside OUT_DIR")
+
+
 def prepare_out_dir(out_dir: Path, prefix: str, overwrite: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     old = sorted(out_dir.glob(f"{prefix}-*.tar"))
@@ -99,9 +107,11 @@ def csv_to_webdataset(csv_path: str, out_dir: str | Path, maxcount: int = 10_000
     from webdataset import ShardWriter
     if maxcount < 1:
         raise UsageError(f"--maxcount must be at least 1, not {maxcount}")
+    check_prefix(prefix)
     rows = CsvDataset(csv_path, image_key=image_key, caption_key=caption_key, separator=separator,
                       image_root=image_root, label_key=label_key).rows
-    out = Path(out_dir).expanduser()
+    # absolute: webdataset's writer would run 'pipe:...' (or fetch 'scheme:...') instead of a file
+    out = Path(out_dir).expanduser().absolute()
     prepare_out_dir(out, prefix, overwrite)
     report = ConvertReport(total=len(rows))
     try:

@@ -80,10 +80,17 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         if not self.templates:
             raise UsageError("imagefolder: option templates is empty")
         self.samples: list[tuple[Path, int]] = []
+        empty = []
         for label, folder in enumerate(folders):
             files = sorted(p for p in folder.rglob("*")
                            if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
             self.samples.extend((p, label) for p in files)
+            if not files:
+                empty.append(folder.name)
+        if empty and len(empty) < len(folders):  # as torchvision's ImageFolder: a class without images is an error
+            raise DataError(f"imagefolder: no image files for class folder(s) {', '.join(empty)} in "
+                            f"{self.root} (extensions {', '.join(IMAGE_SUFFIXES)}); add images or remove "
+                            "the folder(s)")
         if not self.samples:
             raise DataError(f"imagefolder: no image files ({', '.join(IMAGE_SUFFIXES)}) under {self.root}")
         if length is not None:
