@@ -126,3 +126,14 @@ def test_pipe_typed_with_allow_pipe_is_honoured(tmp_path):
                       "--output-dir", str(tmp_path / "runs"), "--name", "piped"])
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "runs" / "piped" / "summary.json").read_text())["steps"] == 2
+
+
+def test_report_never_runs_a_pipe_from_the_saved_data_options(tiny_run, tmp_path):
+    run = _copy_run(tiny_run, tmp_path / "received")
+    pwned = tmp_path / "PWNED"
+    url = f"pipe:touch {pwned}"
+    _edit_saved_config(run, data="webdataset", data_options={"path": url})
+    result = run_cli(["report", str(run)])
+    assert result.returncode != 0
+    assert not pwned.exists()
+    assert url in one_line_error(result)

@@ -21,12 +21,16 @@ def _records(run_dir: Path) -> list[dict]:
 
 def _eval_dataset(cfg):
     from .. import api
+    errors = []
     for split in ("test", "val", "train"):
         try:
             return api.build_dataset(cfg.data, split=split, **cfg.data_options), split
-        except (ValueError, UsageError, FileNotFoundError):
+        except (ValueError, UsageError, FileNotFoundError) as exc:
+            errors.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             continue
-    raise UsageError(f"report: dataset '{cfg.data}' has no test, val or train split")
+    # the same reason for every split (e.g. a refused pipe: URL) is the reason, not "no split"
+    reason = f": {errors[0]}" if len(set(errors)) == 1 else ""
+    raise UsageError(f"report: dataset '{cfg.data}' has no usable test, val or train split{reason}")
 
 
 def _zero_shot_per_class(model, dataset, limit: int) -> list[dict]:
