@@ -27,6 +27,8 @@ CASES = [
     ("config range", lambda t: _config(t, keep_checkpoints=0), "keep_checkpoints must be >= 1, not 0"),
     ("eval spec", lambda t: ["--eval", "zeroshot:max_samples=abc"], "option max_samples must be an integer or none, not 'abc'"),
     ("data option", lambda t: ["--data-option", "size=abc"], "option size must be an integer, not 'abc'"),
+    ("eval dataset option", lambda t: ["--eval", "retrieval:dataset=shapes,dataset.size=abc"],
+     "dataset 'shapes': option size must be an integer, not 'abc'"),
     ("image option", lambda t: ["--image-option", "image_size=big"], "option image_size must be"),
 ]
 

@@ -79,6 +79,12 @@ def check_option_types(component: Component, options: dict[str, Any]) -> None:
                              f"{exc}, not {show(value)}") from None
 
 
+def check_options(kind: str, name: str, options: dict[str, Any], fixed: tuple[str, ...] = ()) -> None:
+    """Check ``options`` for component ``name`` of ``kind`` (names, required ones, types) without
+    building it; values are coerced in place where harmless. UsageError otherwise."""
+    _check_options(get_component(kind, name), options, fixed)
+
+
 def _build(kind: str, name: str, **options: Any) -> Any:
     component = get_component(kind, name)
     _check_options(component, options)

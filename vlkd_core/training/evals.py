@@ -69,6 +69,11 @@ def build_evaluators(specs: list[str]) -> list[tuple[str, Any]]:
     built = []
     for spec in specs:
         name, options = parse_eval_spec(spec)
+        dataset, dataset_options = options.get("dataset"), options.get("dataset_options")
+        if isinstance(dataset, str) and isinstance(dataset_options, dict):
+            # the dataset is built when the evaluator runs (maybe after training): check its
+            # options' names and types now
+            api.check_options("datasets", dataset, dataset_options, fixed=("split",))
         built.append((name, api.build_evaluator(name, **options)))
     return built
 
