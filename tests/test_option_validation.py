@@ -22,6 +22,7 @@ CASES = [
     ("config save_every string", lambda t: _config(t, save_every="3"), "save_every must be an integer or none, not '3'"),
     ("workers", lambda t: ["--workers", "-1"], "--workers must be >= 0, not -1"),
     ("lr", lambda t: ["--lr", "-1"], "--lr must be > 0, not -1.0"),
+    ("lr not a number", lambda t: ["--lr", "abc"], "Invalid value for '--lr'"),
     ("nproc", lambda t: ["--nproc-per-node", "0"], "--nproc-per-node must be >= 1, not 0"),
     ("max steps", lambda t: ["--max-steps", "-5"], "--max-steps must be >= 1, not -5"),
     ("config range", lambda t: _config(t, keep_checkpoints=0), "keep_checkpoints must be >= 1, not 0"),

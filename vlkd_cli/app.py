@@ -41,4 +41,28 @@ for command_module in (train_cmd, eval_cmd, report_cmd, data_cmd):
 
 
 def main() -> None:
-    app()
+    """The console script. Usage errors (a flag's value that is not a number, an unknown option)
+    end in one line naming the flag, like every other vlkd error."""
+    import sys
+
+    import typer  # typer vendors click: match its exceptions by class name
+    try:
+        code = app(standalone_mode=False)
+    except Exception as exc:  # noqa: BLE001 -- anything else is re-raised untouched
+        names = [klass.__name__ for klass in type(exc).__mro__]
+        ctx = getattr(exc, "ctx", None)
+        if "NoArgsIsHelpError" in names and ctx is not None:
+            typer.echo(ctx.get_help())
+            code = 0
+        elif "UsageError" in names and hasattr(exc, "format_message"):
+            from .common import err_console
+            hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            err_console.print(f"[bold red]error:[/] {exc.format_message()}{hint}", soft_wrap=True,
+                              highlight=False)
+            code = getattr(exc, "exit_code", 2)
+        elif "Abort" in names:
+            typer.echo("Aborted!", err=True)
+            code = 1
+        else:
+            raise
+    sys.exit(code if isinstance(code, int) else 0)
