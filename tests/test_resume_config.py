@@ -94,3 +94,12 @@ def test_resuming_a_finished_run_says_so_and_changes_nothing(finished, tmp_path)
     assert "complete" in " ".join(result.stdout.split()), result.stdout
     assert {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in run.iterdir() if p.is_file()} == digest
     assert "NaN" not in (run / "summary.json").read_text()
+
+
+def test_resume_from_a_checkpoint_path_alone_continues_that_run(finished, tmp_path):
+    run = _interrupted(finished, tmp_path / "moved")  # a run folder moved (or received) elsewhere
+    result = run_cli(["train", "--resume", str(run / "checkpoints" / "step-0000003"), "--no-progress"],
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((run / "summary.json").read_text())["steps"] == 4
+    assert (run / "checkpoints" / "step-0000004").exists()
