@@ -73,7 +73,7 @@ def check_option_types(component: Component, options: dict[str, Any]) -> None:
         if key not in declared:
             continue
         try:
-            options[key] = coerce(value, declared[key])
+            options[key] = coerce(value, declared[key], one_for_many=True)
         except TypeError as exc:
             raise UsageError(f"{SINGULAR[component.kind]} '{component.name}': option {key} must be "
                              f"{exc}, not {show(value)}") from None

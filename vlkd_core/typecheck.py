@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
+import os
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -38,15 +40,17 @@ def hints(target: Any) -> dict[str, Any]:
     return found
 
 
-def coerce(value: Any, annotation: Any) -> Any:
-    """``value`` converted where harmless (see module docstring), or raise TypeError."""
-    out = _coerce(value, annotation)
+def coerce(value: Any, annotation: Any, one_for_many: bool = False) -> Any:
+    """``value`` converted where harmless (see module docstring), or raise TypeError.
+    ``one_for_many``: a single value fitting a list's element type passes as given (components
+    wrap ``sets=simlex999`` themselves)."""
+    out = _coerce(value, annotation, one_for_many)
     if out is _MISMATCH:
         raise TypeError(describe(annotation))
     return out
 
 
-def _coerce(value: Any, ann: Any) -> Any:  # noqa: C901 -- one branch per annotation form
+def _coerce(value: Any, ann: Any, one: bool = False) -> Any:  # noqa: C901 -- one branch per annotation form
     if ann is Any or ann is inspect.Parameter.empty or ann is object:
         return value
     origin = typing.get_origin(ann)
@@ -58,7 +62,7 @@ def _coerce(value: Any, ann: Any) -> Any:  # noqa: C901 -- one branch per annota
         for arg in sorted(args, key=lambda a: a is not type(value)):
             if arg is type(None):
                 continue
-            out = _coerce(value, arg)
+            out = _coerce(value, arg, one)
             if out is not _MISMATCH:
                 return out
         return _MISMATCH
@@ -71,7 +75,7 @@ def _coerce(value: Any, ann: Any) -> Any:  # noqa: C901 -- one branch per annota
     if ann is int:
         if isinstance(value, bool):
             return _MISMATCH
-        if isinstance(value, int):
+        if isinstance(value, numbers.Integral):
             return value
         if isinstance(value, float) and math.isfinite(value) and value.is_integer():
             return int(value)
@@ -79,9 +83,11 @@ def _coerce(value: Any, ann: Any) -> Any:  # noqa: C901 -- one branch per annota
     if ann is float:
         if isinstance(value, bool):
             return _MISMATCH
-        return float(value) if isinstance(value, (int, float)) else _MISMATCH
+        if isinstance(value, int):
+            return float(value)
+        return value if isinstance(value, numbers.Real) else _MISMATCH
     if ann is str:
-        if isinstance(value, str):
+        if isinstance(value, (str, os.PathLike)):  # a Path where a path string is expected
             return value
         if isinstance(value, bool):
             return "true" if value else "false"
@@ -91,14 +97,18 @@ def _coerce(value: Any, ann: Any) -> Any:  # noqa: C901 -- one branch per annota
     if ann is Path or (inspect.isclass(ann) and issubclass(ann, Path)):
         return value if isinstance(value, (str, Path)) else _MISMATCH
     if origin in (list, tuple, set, frozenset, Sequence, typing.Sequence) or ann in (list, tuple):
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set, frozenset)):
-            return _MISMATCH
+        if not isinstance(value, (list, tuple, set, frozenset)):
+            # one value where a list is declared (`sets=simlex999` from the command line): passed
+            # through as given when it fits the element type; the component wraps it
+            element = args[0] if args and origin is not tuple else Any
+            fits = one and value is not None and _coerce(value, element, one) is not _MISMATCH
+            return value if fits else _MISMATCH
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
                 return _MISMATCH
-            items = [_coerce(v, a) for v, a in zip(value, args)]
+            items = [_coerce(v, a, one) for v, a in zip(value, args)]
         else:
-            items = [_coerce(v, args[0]) if args else v for v in value]
+            items = [_coerce(v, args[0], one) if args else v for v in value]
         if any(i is _MISMATCH for i in items):
             return _MISMATCH
         return type(value)(items) if isinstance(value, (tuple, set, frozenset)) else items
@@ -108,7 +118,7 @@ def _coerce(value: Any, ann: Any) -> Any:  # noqa: C901 -- one branch per annota
         if len(args) == 2:
             out = {}
             for k, v in value.items():
-                key, item = _coerce(k, args[0]), _coerce(v, args[1])
+                key, item = _coerce(k, args[0], one), _coerce(v, args[1], one)
                 if key is _MISMATCH or item is _MISMATCH:
                     return _MISMATCH
                 out[key] = item
@@ -133,7 +143,7 @@ def describe(ann: Any) -> str:
     if ann in names:
         return names[ann]
     if origin in (list, tuple, Sequence, typing.Sequence) or ann in (list, tuple):
-        return f"a list of {describe(args[0])} values" if args and args[0] is not Any else "a list"
+        return f"a list (of {describe(args[0])})" if args and args[0] is not Any else "a list"
     if origin in (dict, Mapping, typing.Mapping) or ann is dict:
         return "a table of key=value options"
     return getattr(ann, "__name__", str(ann))
