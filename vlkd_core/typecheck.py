@@ -143,7 +143,10 @@ def describe(ann: Any) -> str:
     if ann in names:
         return names[ann]
     if origin in (list, tuple, Sequence, typing.Sequence) or ann in (list, tuple):
-        return f"a list (of {describe(args[0])})" if args and args[0] is not Any else "a list"
+        plural = {str: "strings", int: "integers", float: "numbers", bool: "true/false values"}
+        if args and args[0] in plural:
+            return f"a list of {plural[args[0]]}"
+        return f"a list of {describe(args[0])} items" if args and args[0] is not Any else "a list"
     if origin in (dict, Mapping, typing.Mapping) or ann is dict:
         return "a table of key=value options"
     return getattr(ann, "__name__", str(ann))
