@@ -20,5 +20,7 @@ def vlkd_register_datasets(register):
              description="image-text pairs from CSV/TSV files (OpenCLIP/ITRA columns filepath,title)")
     register("webdataset", "vlkd_core.datasets.webdataset:WebDataset",
              description="image-text pairs streamed from webdataset .tar shards (jpg|png|webp + txt [+ cls])")
+    register("coco-captions", "vlkd_core.datasets.coco_captions:CocoCaptionsDataset",
+             description="images with several captions: Karpathy-split JSON (COCO, Flickr8k/30k) or COCO captions JSON")
     register("imagefolder", "vlkd_core.datasets.imagefolder:ImageFolderDataset",
              description="class folders (root/[split/]class/img) captioned with prompt templates")

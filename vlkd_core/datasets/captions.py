@@ -13,3 +13,13 @@ def class_caption(templates: list[str], classname: str, index: int, seed: int = 
         return format_prompt(templates[0], classname)
     digest = hashlib.sha256(f"{seed}/{index}".encode()).digest()
     return format_prompt(templates[int.from_bytes(digest[:4], "little") % len(templates)], classname)
+
+
+def training_caption(text: str | list[str], seed: int, epoch: int, index: object) -> str:
+    """One caption of a multi-caption sample for this epoch: a pure function of (seed, epoch,
+    index), so every epoch sees a fresh draw, worker processes agree, and a resumed run sees the
+    captions an uninterrupted one would have. A plain string is returned as is."""
+    if isinstance(text, str):
+        return text
+    from .sampling import derive_seed
+    return str(text[derive_seed(seed, "caption", epoch, index) % len(text)])

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
+from ..datasets.captions import training_caption
 from ..datasets.sampling import EpochSampler, derive_seed
 
 
@@ -38,7 +39,8 @@ class TrainView(Dataset):
             image = self.transform(item["image"], train=self.train)
         label = item.get("label")
         return {"index": index, "key": str(item.get("key", index)), "image": image,
-                "text": item["text"], "label": -1 if label is None else int(label)}
+                "text": training_caption(item["text"], self.seed, self.epoch, index),
+                "label": -1 if label is None else int(label)}
 
 
 class IterableTrainView(IterableDataset):
@@ -58,7 +60,8 @@ class IterableTrainView(IterableDataset):
                 torch.manual_seed(derive_seed(self.seed, self.epoch, key))
                 image = self.transform(item["image"], train=self.train)
             label = item.get("label")
-            yield {"index": n, "key": key, "image": image, "text": item["text"],
+            yield {"index": n, "key": key, "image": image,
+                   "text": training_caption(item["text"], self.seed, self.epoch, key),
                    "label": -1 if label is None else int(label)}
 
 
