@@ -31,6 +31,10 @@ CASES = [
     ("eval dataset option", lambda t: ["--eval", "retrieval:dataset=shapes,dataset.size=abc"],
      "dataset 'shapes': option size must be an integer, not 'abc'"),
     ("image option", lambda t: ["--image-option", "image_size=big"], "option image_size must be"),
+    ("layer decay zero", lambda t: ["--layer-decay", "0"], "--layer-decay must be > 0, not 0.0"),
+    ("layer decay above one", lambda t: ["--layer-decay", "1.5"], "--layer-decay must be <= 1, not 1.5"),
+    ("config layer decay", lambda t: _config(t, layer_decay="x"), "layer_decay must be a number or none, not 'x'"),
+    ("eval wise-ft", lambda t: ["--eval-wise-ft", "1.5"], "--eval-wise-ft must be <= 1, not 1.5"),
 ]
 
 

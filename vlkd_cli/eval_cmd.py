@@ -1,4 +1,5 @@
 """`vlkd eval RUN_OR_CHECKPOINT` or `vlkd eval --image SPEC --text SPEC`."""
+import contextlib
 import json
 from pathlib import Path
 from typing import List, Optional
@@ -29,6 +30,7 @@ def eval_command(
     image_option: Optional[List[str]] = typer.Option(None),
     text_option: Optional[List[str]] = typer.Option(None),
     output: Optional[Path] = typer.Option(None, help="Where to write eval.json (default: the run directory)."),
+    wise_ft: Optional[float] = typer.Option(None, "--wise-ft", help="Evaluate the WiSE-FT weights (1-A)*start + A*trained of a run (0 <= A <= 1); writes eval-wise-ft-A.json."),
     allow_pipe: bool = typer.Option(False, "--allow-pipe", help="Let pipe:/remote shard URLs typed in "
                                     "--eval on this command line run their command (never honoured "
                                     "from the run's saved config)."),
@@ -36,14 +38,23 @@ def eval_command(
     """Evaluate a run, a checkpoint, or pretrained towers; prints a table and writes eval.json."""
     from vlkd_core.training.evals import build_evaluators, parse_eval_spec, run_evaluators
     trust = command_url_trust(allow_pipe, [parse_eval_spec(spec)[1] for spec in eval or []])
+    weights = contextlib.nullcontext()  # or the WiSE-FT interpolation of a run's weights
     if target is not None and (image or text):
         fail("give either a RUN_OR_CHECKPOINT or --image/--text, not both")
+    if wise_ft is not None:
+        from vlkd_core.training.wiseft import check_alpha
+        check_alpha(wise_ft, "--wise-ft")
+        if target is None:
+            fail("--wise-ft needs a RUN_OR_CHECKPOINT (it interpolates from the run's starting weights)")
     if target is not None:
         from vlkd_core.training.restore import load_run
         restored = load_run(target)
         model, specs = restored.model, list(eval or restored.config.eval_specs())
-        out = output or restored.run_dir / "eval.json"
-        title = f"eval: {restored.checkpoint}"
+        out = output or restored.run_dir / ("eval.json" if wise_ft is None else f"eval-wise-ft-{wise_ft:g}.json")
+        title = f"eval: {restored.checkpoint}" + ("" if wise_ft is None else f" (WiSE-FT, alpha {wise_ft:g})")
+        if wise_ft is not None:
+            from vlkd_core.training.wiseft import interpolated, load_start_weights
+            weights = interpolated(model, load_start_weights(restored.run_dir), wise_ft)
     elif image and text:
         import vlkd_core
         from vlkd_core.model import DualEncoder
@@ -61,10 +72,13 @@ def eval_command(
     if not specs:
         fail("no evaluators: pass --eval NAME[:options]")
     model.eval()
-    with trust:
+    with trust, weights:
         metrics = run_evaluators(build_evaluators(specs), model)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"evaluators": specs, "metrics": metrics}, indent=2))
+    record = {"evaluators": specs, "metrics": metrics}
+    if wise_ft is not None:
+        record["wise_ft"] = wise_ft
+    out.write_text(json.dumps(record, indent=2))
     console.print(metrics_table(metrics, title))
     console.print(f"[dim]wrote {out}[/]")
 

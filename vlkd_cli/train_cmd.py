@@ -40,7 +40,29 @@ def _launch(nproc: int, nnodes: int, node_rank: int, rdzv_endpoint: Optional[str
         cmd += ["--standalone"] if master_port is None else [f"--master-port={master_port}"]
     cmd += ["-m", "vlkd_cli", "train", *_strip_launch_flags(argv)]
     console.print(f"[dim]launching: {' '.join(cmd)}[/]")
-    return subprocess.call(cmd, env=dict(os.environ, VLKD_LAUNCHED="1"))
+    return _run_forwarding_signals(cmd, env=dict(os.environ, VLKD_LAUNCHED="1"))
+
+
+def _run_forwarding_signals(cmd: list[str], env: dict) -> int:
+    """Run torchrun; SIGINT/SIGTERM sent to this launcher are passed on (a terminal's Ctrl-C
+    already reaches every process of the group; the workers checkpoint and stop) and the launcher
+    exits 128 + signal like a single-process run, instead of dying in a KeyboardInterrupt."""
+    import signal
+    child = subprocess.Popen(cmd, env=env)
+    received: list[int] = []
+
+    def forward(signum, frame):
+        received.append(signum)
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 + received[0] if received and code != 0 else code
 
 
 def _loss_options(pairs: Optional[List[str]]) -> dict:
@@ -104,6 +126,7 @@ def train_command(
     image_lr: Optional[float] = typer.Option(None),
     text_lr: Optional[float] = typer.Option(None),
     weight_decay: Optional[float] = typer.Option(None),
+    layer_decay: Optional[float] = typer.Option(None, help="Layer-wise lr decay: a tower layer at depth d of L trains at lr x decay^(L-d) (0 < decay <= 1)."),
     warmup_steps: Optional[int] = typer.Option(None),
     grad_clip: Optional[float] = typer.Option(None, help="Max gradient norm (0 disables)."),
     precision: Optional[str] = typer.Option(None, help="fp32|bf16|fp16"),
@@ -113,6 +136,7 @@ def train_command(
     feature_cache_dir: Optional[str] = typer.Option(None),
     eval: Optional[List[str]] = typer.Option(None, "--eval", help="NAME[:key=value,...] (repeatable; 'none' for none)."),
     eval_every: Optional[int] = typer.Option(None, help="Evaluate every N epochs (and always at the end)."),
+    eval_wise_ft: Optional[float] = typer.Option(None, help="Also evaluate WiSE-FT weights (1-A)*start + A*current (metrics 'wise-ft/...')."),
     output_dir: Optional[str] = typer.Option(None),
     name: Optional[str] = typer.Option(None, help="Run name: the run directory is OUTPUT_DIR/NAME."),
     save_every: Optional[int] = typer.Option(None, help="Checkpoint every N steps (and at the end)."),
@@ -155,9 +179,9 @@ def train_command(
         data_options=parse_options(data_option, "--data-option") if data_option else None,
         episode_size=episode_size, augment=augment, strict=strict, workers=workers, epochs=epochs, max_steps=max_steps,
         batch_size=batch_size, accum_steps=accum_steps, lr=lr, image_lr=image_lr, text_lr=text_lr,
-        weight_decay=weight_decay, warmup_steps=warmup_steps, grad_clip=grad_clip, precision=precision,
+        weight_decay=weight_decay, layer_decay=layer_decay, warmup_steps=warmup_steps, grad_clip=grad_clip, precision=precision,
         compile=compile, seed=seed, feature_cache=feature_cache, feature_cache_dir=feature_cache_dir,
-        eval_every=eval_every, output_dir=output_dir, name=name, save_every=save_every,
+        eval_every=eval_every, eval_wise_ft=eval_wise_ft, output_dir=output_dir, name=name, save_every=save_every,
         keep_checkpoints=keep_checkpoints, resume=resume, log_every=log_every, progress=progress)
     given = {k: v for k, v in overrides.items() if v is not None}
     if image_head is not None:

@@ -21,7 +21,10 @@ MINIMUM: dict[str, tuple[float, bool]] = {
     "lr": (0, False), "image_lr": (0, False), "text_lr": (0, False), "weight_decay": (0, True),
     "warmup_steps": (0, True), "grad_clip": (0, True), "eval_every": (1, True),
     "save_every": (1, True), "keep_checkpoints": (1, True), "log_every": (1, True),
+    "layer_decay": (0, False), "eval_wise_ft": (0, True),
 }
+# Upper bounds, the same way: (highest, inclusive).
+MAXIMUM: dict[str, tuple[float, bool]] = {"layer_decay": (1, True), "eval_wise_ft": (1, True)}
 
 
 FLAGS = {"image_options": "--image-option", "text_options": "--text-option", "head_options": "--head-option",
@@ -74,6 +77,7 @@ class TrainConfig:
     image_lr: float | None = None
     text_lr: float | None = None
     weight_decay: float = 0.05
+    layer_decay: float | None = None      # lr x decay^(L - depth) per tower layer (BEiT/timm); None: off
     warmup_steps: int = 20
     grad_clip: float | None = 1.0
     precision: str = "fp32"
@@ -85,6 +89,7 @@ class TrainConfig:
     # evaluation
     eval: list[str] | None = None         # None: the evaluators the training data suggests
     eval_every: int | None = None         # epochs
+    eval_wise_ft: float | None = None     # also evaluate (1 - a) * start + a * current weights
     # run directory, checkpoints, logging
     output_dir: str = "runs"
     name: str | None = None
@@ -96,7 +101,7 @@ class TrainConfig:
 
     def check_fields(self, source: str = "flags") -> None:
         """Every field against its annotation (values coerced where harmless, e.g. 2 -> 2.0 for a
-        float) and its range in MINIMUM; a UsageError naming the option otherwise."""
+        float) and its range in MINIMUM and MAXIMUM; a UsageError naming the option otherwise."""
         import math
 
         from ..typecheck import coerce, hints, show
@@ -112,6 +117,11 @@ class TrainConfig:
                 ok = value >= low if inclusive else value > low
                 if not ok or (isinstance(value, float) and not math.isfinite(value)):
                     bound = f">= {low}" if inclusive else f"> {low}"
+                    raise UsageError(f"{option_name(key, source)} must be {bound}, not {show(value)}")
+            if key in MAXIMUM and value is not None:
+                high, inclusive = MAXIMUM[key]
+                if not (value <= high if inclusive else value < high):
+                    bound = f"<= {high}" if inclusive else f"< {high}"
                     raise UsageError(f"{option_name(key, source)} must be {bound}, not {show(value)}")
 
     def validate(self) -> None:

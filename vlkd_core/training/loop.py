@@ -17,11 +17,12 @@ from ..errors import NonFiniteLossError
 from ..images import training_transform
 from ..plugins import get_plugin_manager
 from . import checkpoint as ckpt
+from . import wiseft
 from .cache import FeatureCache, model_fingerprint
 from .compose import compose
 from .config import TrainConfig
 from .data import build_loader
-from .evals import build_evaluators, run_evaluators
+from .evals import build_evaluators
 from .optim import build_optimizer, param_groups, warmup_cosine
 from .progress import TrainProgress
 from .runlock import RunLock
@@ -126,6 +127,7 @@ def _train(cfg: TrainConfig, rt, console) -> dict[str, Any]:
         rt.resources.enter_context(RunLock(run_dir))  # one training per run folder
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        wiseft.prepare_start(run_dir, comp.model, bool(cfg.resume), cfg.eval_wise_ft)
     hook.vlkd_on_train_start(run=run)
 
     def gather_rng() -> list[dict]:
@@ -224,7 +226,7 @@ def _train(cfg: TrainConfig, rt, console) -> dict[str, Any]:
                 epoch += 1
                 batch_in_epoch = 0
                 if cfg.eval_every and epoch % cfg.eval_every == 0 and step < total_steps and rt.is_main:
-                    eval_metrics = run_evaluators(evaluators, comp.model)
+                    eval_metrics = wiseft.evaluate(evaluators, comp.model, run_dir, cfg.eval_wise_ft)
                     hook.vlkd_on_eval_end(run=run, step=step, metrics=eval_metrics)
                     step_module.train()
                 continue
@@ -232,7 +234,7 @@ def _train(cfg: TrainConfig, rt, console) -> dict[str, Any]:
     save()
     elapsed = time.perf_counter() - t_start
     if rt.is_main and evaluators:
-        eval_metrics = run_evaluators(evaluators, comp.model)
+        eval_metrics = wiseft.evaluate(evaluators, comp.model, run_dir, cfg.eval_wise_ft)
         hook.vlkd_on_eval_end(run=run, step=step, metrics=eval_metrics)
     summary = {"run_dir": str(run_dir), "steps": step, "epochs": round(step / steps_per_epoch, 2), "train_seconds": round(elapsed, 2),
                "samples_per_s": round(samples_seen / max(elapsed, 1e-9), 2),

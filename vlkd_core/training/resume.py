@@ -15,7 +15,7 @@ from .config import TrainConfig, option_name
 
 # Options that may differ from the saved config when resuming: how long to train, when to save,
 # evaluate and log, and where things live -- never the model, the data or the optimiser.
-MAY_CHANGE = ("epochs", "max_steps", "save_every", "keep_checkpoints", "eval", "eval_every",
+MAY_CHANGE = ("epochs", "max_steps", "save_every", "keep_checkpoints", "eval", "eval_every", "eval_wise_ft",
               "log_every", "progress", "workers", "strict", "resume", "output_dir", "name",
               "cache_dir", "feature_cache", "feature_cache_dir")
 
