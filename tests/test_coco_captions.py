@@ -44,8 +44,11 @@ def test_karpathy_splits_root_and_captions(tmp_path):
     assert (len(train), len(test), len(everything)) == (8, 2, 10)  # train takes restval too
     sample = train[1]
     assert sample["key"] == str(tmp_path / "img" / "val2014" / "1.png")
-    assert sample["text"] == [f"a green square number {k}" for k in range(5)]
+    assert sample["captions"] == [f"a green square number {k}" for k in range(5)]
+    assert sample["text"] == "a green square number 0"  # the dataset contract: text is a string
     assert sample["image"].size == (12, 12)
+    from vlkd_core.testing import check_dataset
+    check_dataset(train, name="coco-captions")  # the contract kit every dataset passes
 
 
 def test_coco_captions_format_with_split_placeholder(tmp_path):
@@ -57,7 +60,7 @@ def test_coco_captions_format_with_split_placeholder(tmp_path):
     (tmp_path / "captions_val2017.json").write_text(json.dumps(ann))
     data = vlkd_core.build_dataset("coco-captions", path=str(tmp_path / "captions_{split}2017.json"), split="val")
     assert len(data) == 2  # c.png has no caption: left out
-    assert [data[i]["text"] for i in range(2)] == [["a one"], ["b one", "b two"]]
+    assert [data[i]["captions"] for i in range(2)] == [["a one"], ["b one", "b two"]]
     assert data[1]["key"] == str(tmp_path / "b.png")
 
 
@@ -88,7 +91,7 @@ def test_training_draws_one_caption_per_image_per_epoch(tmp_path):
         view.epoch = epoch
         for i in range(len(data)):
             text = view[i]["text"]
-            assert isinstance(text, str) and text in data[i]["text"]
+            assert isinstance(text, str) and text in data[i]["captions"]
             seen[i].append(text)
     again = TrainView(data, lambda image, train: torch.zeros(1), seed=3, train=True)
     again.epoch = 5

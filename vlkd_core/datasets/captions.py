@@ -16,9 +16,10 @@ def class_caption(templates: list[str], classname: str, index: int, seed: int = 
 
 
 def training_caption(text: str | list[str], seed: int, epoch: int, index: object) -> str:
-    """One caption of a multi-caption sample for this epoch: a pure function of (seed, epoch,
-    index), so every epoch sees a fresh draw, worker processes agree, and a resumed run sees the
-    captions an uninterrupted one would have. A plain string is returned as is."""
+    """One caption of a multi-caption sample (its ``captions`` list) for this epoch: a pure
+    function of (seed, epoch, index), so every epoch sees a fresh draw, worker processes agree,
+    and a resumed run sees the captions an uninterrupted one would have. A string is returned
+    as is."""
     if isinstance(text, str):
         return text
     from .sampling import derive_seed

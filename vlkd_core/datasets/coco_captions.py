@@ -13,7 +13,8 @@ Two layouts are read (told apart by their keys):
   ``annotations[]`` with ``image_id`` and ``caption``. Such a file is one split already: a
   ``{split}`` placeholder in ``path`` picks the file, and without one the file serves any split.
 
-Samples: ``{"image": PIL RGB, "text": [every caption of the image], "key": image path}``.
+Samples: ``{"image": PIL RGB, "text": its first caption, "captions": all of them, "key": image
+path}``.
 Training picks one caption per image per epoch (see ``TrainView``); retrieval evaluation counts
 all of them as the image's positives. Images without any caption are left out.
 """
@@ -124,4 +125,4 @@ class CocoCaptionsDataset(torch.utils.data.Dataset):
         image = open_image(file, file, strict=self.strict, log=self.bad_images)
         if image is None:
             return None
-        return {"image": image, "text": list(captions), "key": file}
+        return {"image": image, "text": captions[0], "captions": list(captions), "key": file}

@@ -65,7 +65,7 @@ def build_report(run_dir: str | Path, samples: int = 300, queries: int = 5, top_
     items = [dataset[i] for i in range(n)]
     items = [it for it in items if it is not None]
     images = [it["image"] for it in items]
-    texts = [t if isinstance(t, str) else t[0] for t in (it["text"] for it in items)]  # multi-caption: the first
+    texts = [it["text"] for it in items]
     with torch.no_grad():
         img = model.encode_images(images)
         txt = model.encode_texts(texts)

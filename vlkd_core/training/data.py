@@ -39,7 +39,7 @@ class TrainView(Dataset):
             image = self.transform(item["image"], train=self.train)
         label = item.get("label")
         return {"index": index, "key": str(item.get("key", index)), "image": image,
-                "text": training_caption(item["text"], self.seed, self.epoch, index),
+                "text": training_caption(item.get("captions") or item["text"], self.seed, self.epoch, index),
                 "label": -1 if label is None else int(label)}
 
 
@@ -61,7 +61,7 @@ class IterableTrainView(IterableDataset):
                 image = self.transform(item["image"], train=self.train)
             label = item.get("label")
             yield {"index": n, "key": key, "image": image,
-                   "text": training_caption(item["text"], self.seed, self.epoch, key),
+                   "text": training_caption(item.get("captions") or item["text"], self.seed, self.epoch, key),
                    "label": -1 if label is None else int(label)}
 
 
