@@ -38,9 +38,17 @@ class ToyImageTower(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images)
 
+    # depth for --layer-decay: the three conv stages are layers 1-3, the projection is the top
+    num_layers = 4
+
+    def layer_id(self, name: str) -> int:
+        index = int(name.split(".")[1])  # net.<index>.weight
+        return 1 + (index >= 3) + (index >= 6) + (index >= 10)
+
 
 class ToyTextTower(nn.Module):
-    """Hashed word and word-bigram embeddings, mean-pooled, then an MLP."""
+    """Hashed word and word-bigram embeddings, mean-pooled, then an MLP (no depth map: it has
+    no layers worth decaying, so --layer-decay refuses it while it trains)."""
 
     modality = "text"
 

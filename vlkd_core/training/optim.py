@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import nn
@@ -12,18 +13,40 @@ def _no_decay(name: str, param: nn.Parameter) -> bool:
         or name.endswith(".bias") or "embedding" in name.lower() and "position" in name.lower()
 
 
+# (param name, param) -> (depth, lr factor); see vlkd_core.training.layer_decay
+DepthFn = Callable[[str, nn.Parameter], tuple[int, float]]
+
+
 def param_groups(named: dict[str, list[tuple[str, nn.Parameter]]], lrs: dict[str, float],
-                 weight_decay: float) -> list[dict]:
-    """``named``: group name -> (param name, param); one decay and one no-decay group each."""
+                 weight_decay: float, depths: dict[str, DepthFn] | None = None) -> list[dict]:
+    """``named``: group name -> (param name, param); one decay and one no-decay group each.
+    With ``depths`` (layer-wise lr decay) a group with a depth function is split further by
+    depth, ``{group}/layer{d}/{decay|no_decay}`` at ``lr * factor``, deepest (full lr) first."""
     groups = []
     for group, params in named.items():
         params = [(n, p) for n, p in params if p.requires_grad]
-        decay = [p for n, p in params if not _no_decay(n, p)]
-        plain = [p for n, p in params if _no_decay(n, p)]
-        for ps, wd, tag in ((decay, weight_decay, "decay"), (plain, 0.0, "no_decay")):
-            if ps:
-                groups.append({"params": ps, "lr": lrs[group], "weight_decay": wd, "name": f"{group}/{tag}"})
+        depth = (depths or {}).get(group)
+        buckets: dict[tuple[int, float], list[tuple[str, nn.Parameter]]] = {}
+        for n, p in params:
+            buckets.setdefault(depth(n, p) if depth else (-1, 1.0), []).append((n, p))
+        for (layer, factor), members in sorted(buckets.items(), key=lambda kv: -kv[0][0]):
+            decay = [p for n, p in members if not _no_decay(n, p)]
+            plain = [p for n, p in members if _no_decay(n, p)]
+            prefix = group if layer < 0 else f"{group}/layer{layer:02d}"
+            for ps, wd, tag in ((decay, weight_decay, "decay"), (plain, 0.0, "no_decay")):
+                if ps:
+                    entry = {"params": ps, "lr": lrs[group] * factor, "weight_decay": wd, "name": f"{prefix}/{tag}"}
+                    if layer >= 0:
+                        entry["layer"] = layer
+                    groups.append(entry)
     return groups
+
+
+def optimizer_summary(optimizer: torch.optim.Optimizer) -> list[dict]:
+    """One row per parameter group: name, initial lr, weight decay, tensors and values."""
+    return [{"name": g.get("name", str(i)), "lr": g.get("initial_lr", g["lr"]),
+             "weight_decay": g["weight_decay"], "tensors": len(g["params"]),
+             "values": sum(p.numel() for p in g["params"])} for i, g in enumerate(optimizer.param_groups)]
 
 
 def build_optimizer(groups: list[dict]) -> torch.optim.Optimizer:

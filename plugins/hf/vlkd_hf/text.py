@@ -6,6 +6,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from vlkd_core.depth import DepthFromBlocks
+
+from .depth import HF_DEPTH
 from .pooling import pool
 
 
@@ -13,10 +16,11 @@ def _tensors(batch: Any) -> dict[str, torch.Tensor]:
     return {k: v for k, v in dict(batch).items() if isinstance(v, torch.Tensor)}
 
 
-class HFTextTower(nn.Module):
+class HFTextTower(DepthFromBlocks, nn.Module):
     """AutoModel + AutoTokenizer; ``preprocess`` returns the tokenizer's dict of tensors."""
 
     modality = "text"
+    DEPTH_PATTERNS = HF_DEPTH  # --layer-decay
 
     def __init__(self, model: nn.Module, tokenizer, pooler: str, max_seq_length: int | None,
                  normalize: bool = False, projection: nn.Module | None = None):
@@ -40,10 +44,11 @@ class HFTextTower(nn.Module):
         return nn.functional.normalize(features, dim=-1) if self.normalize else features
 
 
-class SentenceTransformerTower(nn.Module):
+class SentenceTransformerTower(DepthFromBlocks, nn.Module):
     """A sentence-transformers model with its folder's own modules (pooling, normalisation)."""
 
     modality = "text"
+    DEPTH_PATTERNS = HF_DEPTH  # --layer-decay
 
     def __init__(self, st_model: nn.Module, max_seq_length: int | None = None):
         super().__init__()

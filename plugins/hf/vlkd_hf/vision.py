@@ -6,8 +6,10 @@ import torch
 from torch import nn
 from torchvision.transforms import InterpolationMode
 
+from vlkd_core.depth import DepthFromBlocks
 from vlkd_core.images import ImagePreprocess, ImageSpec
 
+from .depth import HF_DEPTH
 from .pooling import pool
 
 PIL_FILTERS = {0: InterpolationMode.NEAREST, 2: InterpolationMode.BILINEAR, 3: InterpolationMode.BICUBIC}
@@ -45,10 +47,11 @@ def spec_from_processor(processor) -> ImageSpec:
                      PIL_FILTERS.get(int(filt), InterpolationMode.BICUBIC))
 
 
-class HFImageTower(nn.Module):
+class HFImageTower(DepthFromBlocks, nn.Module):
     """A vision model with the core image transforms at its image processor's settings."""
 
     modality = "image"
+    DEPTH_PATTERNS = HF_DEPTH  # --layer-decay
 
     def __init__(self, model: nn.Module, processor, pooler: str, projection: nn.Module | None = None,
                  image_size: int | None = None, interpolate_pos_encoding: bool = False):

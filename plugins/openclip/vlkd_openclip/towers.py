@@ -6,6 +6,7 @@ from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torch import nn
 from torchvision.transforms import InterpolationMode
 
+from vlkd_core.depth import DepthFromBlocks
 from vlkd_core.images import ImagePreprocess, ImageSpec
 
 
@@ -31,10 +32,15 @@ def image_spec(visual: nn.Module) -> ImageSpec:
                      tuple(cfg.get("std", OPENAI_DATASET_STD)), interpolation)
 
 
-class OpenCLIPImageTower(nn.Module):
+class OpenCLIPImageTower(DepthFromBlocks, nn.Module):
     """``model.visual`` with the core image transforms at open_clip's preprocessing settings."""
 
     modality = "image"
+    # --layer-decay depth: ViT residual blocks, ModifiedResNet bottlenecks, timm-trunk ViT blocks
+    DEPTH_PATTERNS = (
+        (r"visual\.transformer\.resblocks\.\d+", r"visual\.(class_embedding|positional_embedding|conv1|ln_pre)"),
+        (r"visual\.layer\d+\.\d+", r"visual\.(conv|bn)\d"),
+        (r"visual\.trunk\.blocks\.\d+", r"visual\.trunk\.(patch_embed|cls_token|reg_token|pos_embed)"))
 
     def __init__(self, visual: nn.Module):
         super().__init__()
@@ -56,11 +62,15 @@ class OpenCLIPImageTower(nn.Module):
         self.visual.lock(unlocked_groups=unlocked_groups, freeze_bn_stats=freeze_bn_stats)
 
 
-class OpenCLIPTextTower(nn.Module):
+class OpenCLIPTextTower(DepthFromBlocks, nn.Module):
     """``encode_text`` of a CLIP model (whose ``visual`` was deleted) or a CustomTextCLIP's
     ``text`` module, with open_clip's tokenizer."""
 
     modality = "text"
+    # --layer-decay depth: open_clip text transformer blocks, or an HF text encoder's layers
+    DEPTH_PATTERNS = (
+        (r"text\.transformer\.resblocks\.\d+", r"text\.(token_embedding|positional_embedding)"),
+        (r"text\.transformer\.encoder\.layers?\.\d+", r"text\.transformer\.embeddings"))
 
     def __init__(self, model: nn.Module, tokenizer):
         super().__init__()

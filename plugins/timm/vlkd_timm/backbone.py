@@ -44,6 +44,26 @@ class TimmTower(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images)
 
+    # --layer-decay depth from timm's own fine-grained group matcher (as timm's
+    # param_groups_layer_decay): stem 0, one id per block, head/norm the top; None without one
+    def _layer_map(self) -> dict[str, int] | None:
+        if "_vlkd_layer_map" not in self.__dict__:
+            matcher = getattr(self.model, "group_matcher", None)
+            if matcher is None:
+                self.__dict__["_vlkd_layer_map"] = None
+            else:
+                from timm.models import group_parameters
+                self.__dict__["_vlkd_layer_map"] = group_parameters(self.model, matcher(coarse=False), reverse=True)
+        return self.__dict__["_vlkd_layer_map"]
+
+    @property
+    def num_layers(self) -> int | None:
+        layers = self._layer_map()
+        return max(layers.values()) if layers else None
+
+    def layer_id(self, name: str) -> int:
+        return self._layer_map()[name.removeprefix("model.")]
+
 
 def _is_local(pretrained: str | None) -> bool:
     return pretrained is not None and Path(pretrained).expanduser().exists()

@@ -8,6 +8,7 @@ import torch
 import torchvision
 from torch import nn
 
+from vlkd_core.depth import DepthFromBlocks
 from vlkd_core.errors import UsageError
 from vlkd_core.freeze import apply_freeze
 
@@ -18,11 +19,17 @@ from .transforms import spec_from_weights
 AUX_MODULES = ("AuxLogits", "aux1", "aux2")  # inception_v3 / googlenet auxiliary classifiers
 
 
-class TorchvisionTower(nn.Module):
+class TorchvisionTower(DepthFromBlocks, nn.Module):
     """Image tower: ``model`` with its final classification layer replaced by Identity, so
     ``forward`` returns the pooled (pre-logits) features ``[B, output_dim]``."""
 
     modality = "image"
+    # --layer-decay depth: ResNet/ResNeXt bottlenecks, ViT encoder layers, or the stages of
+    # models built as a ``features`` Sequential (VGG, MobileNet, EfficientNet, ConvNeXt)
+    DEPTH_PATTERNS = (
+        (r"model\.layer\d+\.\d+", r"model\.(conv1|bn1)\."),
+        (r"model\.encoder\.layers\.encoder_layer_\d+", r"model\.(conv_proj|class_token|encoder\.pos_embedding)"),
+        (r"model\.features\.\d+", r"(?!)"))
 
     def __init__(self, model: nn.Module, output_dim: int, image_spec: ImageSpec, name: str):
         super().__init__()
