@@ -167,3 +167,22 @@ def test_second_ctrl_c_stops_at_once_without_a_checkpoint(tmp_path, plugin_env):
     assert proc.wait(30) == 130, err.read_text()
     assert "stopping now" in err.read_text()
     assert not (tmp_path / "twice" / "checkpoints").exists()
+
+
+@pytest.mark.distributed
+def test_ctrl_c_under_torchrun_checkpoints_and_exits_130(tmp_path, plugin_env):
+    """`--nproc-per-node 2`: Ctrl-C to the terminal's group (the launcher) reaches each worker
+    once, through torchrun; both ranks finish the step, rank 0 writes the checkpoint."""
+    proc, err = _train_paused(tmp_path, plugin_env, "dist", 3, "--nproc-per-node", "2")
+    os.killpg(proc.pid, signal.SIGINT)
+    _wait_for_text(err, "finishing this step")
+    time.sleep(1.5)
+    assert proc.poll() is None  # the launcher waits for its workers instead of dying at once
+    (tmp_path / "go").touch()
+    assert proc.wait(120) == 130, err.read_text()
+    message = " ".join(err.read_text().split())
+    assert "again: stopping now" not in message, message  # each worker got one signal
+    assert "KeyboardInterrupt" not in message, message     # the launcher waited for torchrun
+    assert message.count("Resume with") == 1, message       # said by rank 0 only
+    assert f"vlkd train --resume latest --name dist --output-dir {tmp_path}" in message, message
+    assert (tmp_path / "dist" / "checkpoints" / "LATEST").read_text() == "step-0000003"

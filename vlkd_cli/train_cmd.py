@@ -44,17 +44,19 @@ def _launch(nproc: int, nnodes: int, node_rank: int, rdzv_endpoint: Optional[str
 
 
 def _run_forwarding_signals(cmd: list[str], env: dict) -> int:
-    """Run torchrun; SIGINT/SIGTERM sent to this launcher are passed on (a terminal's Ctrl-C
-    already reaches every process of the group; the workers checkpoint and stop) and the launcher
-    exits 128 + signal like a single-process run, instead of dying in a KeyboardInterrupt."""
+    """Run torchrun in its own session, so a terminal's Ctrl-C reaches only this launcher, which
+    passes SIGINT/SIGTERM on to torchrun once; torchrun passes it to each worker, and the
+    workers finish their step, checkpoint and stop while the launcher waits for them (before,
+    the launcher died at once in a KeyboardInterrupt and left torchrun running). Exits
+    128 + signal like a single-process run."""
     import signal
-    child = subprocess.Popen(cmd, env=env)
+    child = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent)
     received: list[int] = []
 
     def forward(signum, frame):
-        received.append(signum)
-        if child.poll() is None:
+        if not received and child.poll() is None:
             child.send_signal(signum)
+        received.append(signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -63,6 +65,16 @@ def _run_forwarding_signals(cmd: list[str], env: dict) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 128 + received[0] if received and code != 0 else code
+
+
+def _die_with_parent() -> None:
+    """Linux: torchrun gets SIGTERM if the launcher dies (e.g. kill -9), as it would in the
+    launcher's process group."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM
+    except OSError:
+        pass
 
 
 def _loss_options(pairs: Optional[List[str]]) -> dict:

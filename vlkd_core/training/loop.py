@@ -219,7 +219,7 @@ def _train(cfg: TrainConfig, rt, console) -> dict[str, Any]:
                 if stop.requested(rt.distributed, rt.device):
                     if not (cfg.save_every and step % cfg.save_every == 0):
                         save()
-                    raise stop.interrupted(step, last_ckpt, run_dir, cfg.output_dir)
+                    raise stop.interrupted(step, last_ckpt, run_dir, cfg.output_dir, rt.is_main)
                 if step >= total_steps:
                     break
             else:  # epoch finished

@@ -66,8 +66,11 @@ class StopOnSignal:
         self.signum = int(flag.item())
         return bool(self.signum)
 
-    def interrupted(self, step: int, checkpoint: Path | None, run_dir: Path, output_dir: str) -> TrainingInterrupted:
+    def interrupted(self, step: int, checkpoint: Path | None, run_dir: Path, output_dir: str,
+                    main: bool = True) -> TrainingInterrupted:
         name = signal.Signals(self.signum).name
+        if not main:  # rank 0 writes the checkpoint and says how to resume
+            return TrainingInterrupted(f"stopped by {name} after step {step}", self.signum)
         where = f" --output-dir {output_dir}" if Path(output_dir) != Path("runs") else ""
         return TrainingInterrupted(
             f"stopped by {name} after step {step}; checkpoint {checkpoint}. Resume with: "
