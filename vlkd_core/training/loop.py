@@ -23,7 +23,8 @@ from .compose import compose
 from .config import TrainConfig
 from .data import build_loader
 from .evals import build_evaluators
-from .optim import build_optimizer, param_groups, warmup_cosine
+from .layer_decay import depth_functions
+from .optim import build_optimizer, optimizer_summary, param_groups, warmup_cosine
 from .progress import TrainProgress
 from .runlock import RunLock
 from .signals import StopOnSignal
@@ -65,6 +66,7 @@ def _train(cfg: TrainConfig, rt, console) -> dict[str, Any]:
     seed_everything(cfg.seed)
     run_dir = resolve_run_dir(cfg, main=rt.is_main)
     comp = compose(cfg)                          # fails on impossible combinations, before any data
+    depths = depth_functions(comp.model, {"image": cfg.image, "text": cfg.text}, cfg.layer_decay)
     evaluators = build_evaluators(cfg.eval_specs()) if rt.is_main else []
     comp.model.to(rt.device), comp.proto_heads.to(rt.device), comp.losses.to(rt.device)
     if cfg.compile:
@@ -96,7 +98,7 @@ def _train(cfg: TrainConfig, rt, console) -> dict[str, Any]:
     named = {"image": list(comp.model.image_tower.named_parameters()) + [("head." + n, p) for n, p in comp.model.image_head.named_parameters()],
              "text": list(comp.model.text_tower.named_parameters()) + [("head." + n, p) for n, p in comp.model.text_head.named_parameters()],
              "other": list(comp.proto_heads.named_parameters()) + list(comp.losses.named_parameters())}
-    optimizer = build_optimizer(param_groups(named, lrs, cfg.weight_decay))
+    optimizer = build_optimizer(param_groups(named, lrs, cfg.weight_decay, depths))
     scheduler = warmup_cosine(optimizer, cfg.warmup_steps, total_steps)
     scaler = torch.amp.GradScaler(rt.device.type, enabled=cfg.precision == "fp16")
 
@@ -128,6 +130,7 @@ def _train(cfg: TrainConfig, rt, console) -> dict[str, Any]:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
         wiseft.prepare_start(run_dir, comp.model, bool(cfg.resume), cfg.eval_wise_ft)
+        (run_dir / "optimizer.json").write_text(json.dumps(optimizer_summary(optimizer), indent=2))
     hook.vlkd_on_train_start(run=run)
 
     def gather_rng() -> list[dict]:
@@ -241,7 +244,8 @@ def _train(cfg: TrainConfig, rt, console) -> dict[str, Any]:
                "final_loss": metrics.get("loss", math.nan), "skipped_samples": skipped_total,
                "feature_cache": {side: {"entries": len(c), "hits": c.hits, "misses": c.misses}
                                  for side, c in caches.items() if c is not None},
-               "metrics": eval_metrics, "checkpoint": str(last_ckpt) if last_ckpt else None}
+               "metrics": eval_metrics, "checkpoint": str(last_ckpt) if last_ckpt else None,
+               "optimizer": optimizer_summary(optimizer)}
     if rt.is_main:
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     hook.vlkd_on_train_end(run=run, summary=summary)
