@@ -103,7 +103,8 @@ def _example_inputs(backbone: nn.Module, batch: int, train: bool):
 def check_backbone(backbone: nn.Module, batch: int = 2, name: str = "backbone") -> None:
     """modality/output_dim attributes; preprocess (train and eval) feeds forward; output
     [B, output_dim] finite; gradient reaches trainable parameters; state_dict round trip; image
-    towers also pass :func:`check_image_preprocess`."""
+    towers also pass :func:`check_image_preprocess`, towers with a depth map
+    :func:`check_layer_depth`."""
     assert backbone.modality in ("image", "text"), f"{name}: modality {backbone.modality!r}"
     assert isinstance(backbone.output_dim, int) and backbone.output_dim > 0, f"{name}: output_dim"
     backbone.eval()
@@ -122,6 +123,8 @@ def check_backbone(backbone: nn.Module, batch: int = 2, name: str = "backbone") 
         backbone.zero_grad(set_to_none=True)
     if backbone.modality == "image":
         check_image_preprocess(backbone, name=name)
+    if getattr(backbone, "num_layers", None) is not None:
+        check_layer_depth(backbone, name=name)
     clone = copy.deepcopy(backbone)
     for p in clone.parameters():
         p.data.add_(1.0)
@@ -129,6 +132,17 @@ def check_backbone(backbone: nn.Module, batch: int = 2, name: str = "backbone") 
     with torch.no_grad():
         assert torch.allclose(clone(inputs), backbone(inputs), atol=1e-5), f"{name}: state_dict round trip changes output"
         assert torch.allclose(backbone(inputs), out.detach(), atol=1e-5), f"{name}: eval forward not deterministic"
+
+
+def check_layer_depth(backbone: nn.Module, name: str = "backbone") -> None:
+    """A declared depth map (``num_layers``, ``layer_id``; see :mod:`vlkd_core.depth`) gives
+    every parameter an int depth in 0..num_layers, and not all the same one."""
+    top = backbone.num_layers
+    assert isinstance(top, int) and top >= 1, f"{name}: num_layers must be a positive int, not {top!r}"
+    depths = {n: backbone.layer_id(n) for n, _ in backbone.named_parameters()}
+    bad = {n: d for n, d in depths.items() if not isinstance(d, int) or not 0 <= d <= top}
+    assert not bad, f"{name}: layer_id outside 0..{top}: {dict(list(bad.items())[:3])}"
+    assert len(depths) < 2 or len(set(depths.values())) > 1, f"{name}: every parameter at one depth"
 
 
 def _transparent_images():

@@ -3,10 +3,12 @@ layer i -> i + 1, pooler / final norm / projection the top; factor decay^(L - de
 import pytest
 
 import vlkd_core as vlkd
+from vlkd_core.testing import check_layer_depth
 from vlkd_core.training.layer_decay import tower_depth
 
 
 def depths(tower, decay=0.5):
+    check_layer_depth(tower)  # the contract kit's check
     depth = tower_depth(tower, tower.modality, "hf:test", decay)
     out = {}
     for name, param in tower.named_parameters():

@@ -6,10 +6,12 @@ import open_clip
 import pytest
 
 import vlkd_core as vlkd
+from vlkd_core.testing import check_layer_depth
 from vlkd_core.training.layer_decay import tower_depth
 
 
 def factors(tower, decay=0.5):
+    check_layer_depth(tower)  # the contract kit's check
     depth = tower_depth(tower, "image", "openclip:test", decay)
     return {n: depth(n, p) for n, p in tower.named_parameters()}
 
@@ -39,6 +41,7 @@ def test_modified_resnet_image_tower(tiny_clip, tiny_cfg, tmp_path):
 
 def test_text_tower(tiny_clip):
     tower = vlkd.build_backbone(f"openclip:{tiny_clip}", "text")
+    check_layer_depth(tower)
     depth = tower_depth(tower, "text", "openclip:test", 0.5)
     got = {n: depth(n, p)[0] for n, p in tower.named_parameters()}
     assert got["text.token_embedding.weight"] == got["text.positional_embedding"] == 0
