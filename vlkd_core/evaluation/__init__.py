@@ -15,6 +15,10 @@ sts                sts/spearman, sts/pearson
 word-similarity    word_similarity/wordsim353, word_similarity/simlex999, word_similarity/mean
 =================  ===========================================================================
 
+During training with ``--eval-wise-ft A`` each metric is reported a second time for the WiSE-FT
+weights as ``wise-ft/<prefix>/<metric>``. Retrieval counts every caption of an image (a
+sample's ``captions`` list) as its positive, CLIP_benchmark's protocol.
+
 Every evaluator has ``evaluate(model, dataset=None, **kw) -> dict[str, float]`` and, after a
 call, an ``artifacts`` dict (per-class tables, predictions, retrieval examples; see each
 module). This package imports nothing heavy until an evaluator module is imported.
