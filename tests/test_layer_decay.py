@@ -61,6 +61,7 @@ def test_training_shows_the_groups_and_resumes(tmp_path):
     assert lrs["other/no_decay"] == pytest.approx(1e-3)  # the loss's temperature is not a tower layer
     summary = json.loads((tmp_path / "ld" / "summary.json").read_text())
     assert summary["optimizer"] == groups
+    assert "optimizer groups" in result.output and "image/layer01/decay" in result.output
     # the same groups come back on resume (the optimizer state loads into them)
     result = runner.invoke(app, [*args, "--epochs", "2", "--resume", "latest"])
     assert result.exit_code == 0, result.output + repr(result.exception)

@@ -102,6 +102,16 @@ def results_table(summary: dict) -> Table:
     return table
 
 
+def optimizer_table(groups: list) -> Table:
+    """The optimizer's parameter groups (shown with --layer-decay, where each depth has its lr)."""
+    table = Table(title="optimizer groups")
+    for column in ("group", "lr", "weight decay", "tensors"):
+        table.add_column(column, justify="left" if column == "group" else "right")
+    for g in groups:
+        table.add_row(g["name"], f"{g['lr']:.3g}", f"{g['weight_decay']:g}", str(g["tensors"]))
+    return table
+
+
 @handle_errors
 def train_command(
     ctx: typer.Context,
@@ -225,6 +235,8 @@ def train_command(
                       f"{summary['total_steps']}); nothing to do. To train further, resume with a larger "
                       "--epochs or --max-steps.", soft_wrap=True, highlight=False)
         return
+    if cfg.layer_decay is not None and summary.get("optimizer"):
+        console.print(optimizer_table(summary["optimizer"]))
     console.print(results_table(summary))
 
 
