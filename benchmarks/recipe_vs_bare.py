@@ -6,8 +6,10 @@ The job: captioned shapes (64 px PNGs listed in a CSV, single- and two-shape ima
 such as "a small red circle left of a large blue star"), a resnet18 image student from scratch
 with a linear head, the packaged all-MiniLM-L6-v2 sentence encoder locked as the text teacher,
 batch 128, lr 2e-3, AdamW (no decay on norms and biases) with warm-up and cosine decay, gradient
-clipping at 1, seed 0. Both read the same files through a DataLoader with the same augmentation
-(RandomResizedCrop scale 0.9-1, no flip).
+clipping at 1, seed 0. Both start from identical weights (the bare model loads the initial state
+of vlkd's composition for the same seed) and read the same files through a DataLoader with the
+same augmentation (RandomResizedCrop scale 0.9-1, no flip); sample order and augmentation draws
+differ.
 
 Rows: ``infonce`` (CLIP loss with a learnable temperature, clamped after each step) and
 ``protocpc`` (ITRA's ProtoCPC: DINO-style prototype heads on both sides, the teacher's frozen
@@ -152,9 +154,35 @@ def bare_loss(model: BareModel, loss: str, img: torch.Tensor, txt: torch.Tensor)
     return value
 
 
+RENAMES = (("model.image_tower.model.", "image."), ("model.image_head.proj.", "head."),
+           ("proto_heads.image.", "student_proto."), ("proto_heads.text.", "teacher_proto."),
+           ("losses.infonce.logit_scale", "log_scale"))
+
+
+def vlkd_initial_state(csv: Path, loss: str) -> dict[str, torch.Tensor]:
+    """The weights `vlkd train` starts from (same seed, same composition), renamed for the bare
+    model, so both start from identical weights and differ only in the training loop."""
+    from vlkd_core.training import TrainConfig
+    from vlkd_core.training.compose import compose
+    from vlkd_core.training.runtime import seed_everything
+    from vlkd_core.training.step import TrainStep
+    cfg = TrainConfig(data="csv", data_options={"path": str(csv)}, image="torchvision:resnet18",
+                      image_options={"image_size": SIZE}, loss=loss, prototypes=PROTOTYPES, seed=SEED)
+    seed_everything(SEED)
+    state = TrainStep(compose(cfg), {}).state_dict()
+    renamed = {}
+    for key, value in state.items():
+        for old, new in RENAMES:
+            if key.startswith(old):
+                renamed[new + key[len(old):]] = value
+    return renamed
+
+
 def train_bare(csv: Path, out: Path, loss: str, epochs: int, workers: int) -> None:
     torch.manual_seed(SEED)
     model, teacher = BareModel(loss), minilm()
+    missing, unexpected = model.load_state_dict(vlkd_initial_state(csv, loss), strict=False)
+    assert not unexpected and all(k == "prior" for k in missing), (missing, unexpected)
     loader = torch.utils.data.DataLoader(CsvPairs(csv), batch_size=BATCH, shuffle=True, drop_last=True,
                                          num_workers=workers, generator=torch.Generator().manual_seed(SEED))
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
