@@ -1,12 +1,12 @@
 """`vlkd train` against a plain PyTorch loop on the same image-text job, in one run.
 
-    python benchmarks/recipe_vs_bare.py [--train-size 6000] [--epochs 3] [--rows infonce protocpc]
+    python benchmarks/recipe_vs_bare.py [--train-size 6000] [--epochs 3] [--rows infonce protocpc] [--seeds 0 1 2]
 
 The job: captioned shapes (64 px PNGs listed in a CSV, single- and two-shape images with captions
 such as "a small red circle left of a large blue star"), a resnet18 image student from scratch
 with a linear head, the packaged all-MiniLM-L6-v2 sentence encoder locked as the text teacher,
 batch 128, lr 2e-3, AdamW (no decay on norms and biases) with warm-up and cosine decay, gradient
-clipping at 1, seed 0. Both start from identical weights (the bare model loads the initial state
+clipping at 1, seeds 0, 1, 2 (the table shows the means). Both start from identical weights (the bare model loads the initial state
 of vlkd's composition for the same seed) and read the same files through a DataLoader with the
 same augmentation (RandomResizedCrop scale 0.9-1, no flip); sample order and augmentation draws
 differ.
@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SIZE, BATCH, LR, WD, WARMUP, CLIP, SEED, PROTOTYPES = 64, 128, 2e-3, 0.05, 20, 1.0, 0, 1024
+SIZE, BATCH, LR, WD, WARMUP, CLIP, PROTOTYPES = 64, 128, 2e-3, 0.05, 20, 1.0, 1024
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
@@ -159,7 +159,7 @@ RENAMES = (("model.image_tower.model.", "image."), ("model.image_head.proj.", "h
            ("losses.infonce.logit_scale", "log_scale"))
 
 
-def vlkd_initial_state(csv: Path, loss: str) -> dict[str, torch.Tensor]:
+def vlkd_initial_state(csv: Path, loss: str, seed: int) -> dict[str, torch.Tensor]:
     """The weights `vlkd train` starts from (same seed, same composition), renamed for the bare
     model, so both start from identical weights and differ only in the training loop."""
     from vlkd_core.training import TrainConfig
@@ -167,8 +167,8 @@ def vlkd_initial_state(csv: Path, loss: str) -> dict[str, torch.Tensor]:
     from vlkd_core.training.runtime import seed_everything
     from vlkd_core.training.step import TrainStep
     cfg = TrainConfig(data="csv", data_options={"path": str(csv)}, image="torchvision:resnet18",
-                      image_options={"image_size": SIZE}, loss=loss, prototypes=PROTOTYPES, seed=SEED)
-    seed_everything(SEED)
+                      image_options={"image_size": SIZE}, loss=loss, prototypes=PROTOTYPES, seed=seed)
+    seed_everything(seed)
     state = TrainStep(compose(cfg), {}).state_dict()
     renamed = {}
     for key, value in state.items():
@@ -178,13 +178,13 @@ def vlkd_initial_state(csv: Path, loss: str) -> dict[str, torch.Tensor]:
     return renamed
 
 
-def train_bare(csv: Path, out: Path, loss: str, epochs: int, workers: int) -> None:
-    torch.manual_seed(SEED)
+def train_bare(csv: Path, out: Path, loss: str, epochs: int, workers: int, seed: int) -> None:
+    torch.manual_seed(seed)
     model, teacher = BareModel(loss), minilm()
-    missing, unexpected = model.load_state_dict(vlkd_initial_state(csv, loss), strict=False)
+    missing, unexpected = model.load_state_dict(vlkd_initial_state(csv, loss, seed), strict=False)
     assert not unexpected and all(k == "prior" for k in missing), (missing, unexpected)
     loader = torch.utils.data.DataLoader(CsvPairs(csv), batch_size=BATCH, shuffle=True, drop_last=True,
-                                         num_workers=workers, generator=torch.Generator().manual_seed(SEED))
+                                         num_workers=workers, generator=torch.Generator().manual_seed(seed))
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW([
         {"params": [p for n, p in params if p.ndim >= 2], "weight_decay": WD},
@@ -209,11 +209,12 @@ def train_bare(csv: Path, out: Path, loss: str, epochs: int, workers: int) -> No
 
 # vlkd ----------------------------------------------------------------------------------------
 
-def vlkd_command(csv: Path, out_dir: Path, loss: str, epochs: int, workers: int) -> list[str]:
+def vlkd_command(csv: Path, out_dir: Path, loss: str, epochs: int, workers: int, seed: int) -> list[str]:
     cmd = [sys.executable, "-m", "vlkd_cli", "train", "--data", "csv", "--data-option", f"path={csv}",
            "--image", "torchvision:resnet18", "--image-option", f"image_size={SIZE}", "--loss", loss,
            "--epochs", str(epochs), "--batch-size", str(BATCH), "--lr", str(LR), "--workers", str(workers),
-           "--eval", "none", "--no-progress", "--output-dir", str(out_dir), "--name", loss]
+           "--eval", "none", "--no-progress", "--output-dir", str(out_dir), "--name", f"{loss}-{seed}",
+           "--seed", str(seed)]
     return cmd + (["--prototypes", str(PROTOTYPES)] if loss == "protocpc" else [])
 
 
@@ -292,12 +293,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--rows", nargs="+", default=["infonce", "protocpc"])
-    parser.add_argument("--bare-child", nargs=3, metavar=("CSV", "OUT", "LOSS"), help=argparse.SUPPRESS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--bare-child", nargs=4, metavar=("CSV", "OUT", "LOSS", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     if args.bare_child:
-        csv, out, loss = args.bare_child
-        train_bare(Path(csv), Path(out), loss, args.epochs, args.workers)
+        csv, out, loss, seed = args.bare_child
+        train_bare(Path(csv), Path(out), loss, args.epochs, args.workers, int(seed))
         return
     from rich.console import Console
     from rich.table import Table
@@ -305,24 +307,31 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="recipe-vs-bare-"))
     train_csv, test_csv = write_split(root, "train", args.train_size), write_split(root, "test", args.test_size)
     table = Table(title=f"vlkd train vs a plain PyTorch loop ({args.train_size} pairs, {args.epochs} epochs, "
-                        f"batch {BATCH}, workers {args.workers})")
+                        f"batch {BATCH}, workers {args.workers}; mean of seeds {args.seeds})")
+    metrics = ("zeroshot_shape", "zeroshot_colour", "i2t_R@1", "wall_s")
     for col in ("row", "tool", "zero-shot shape", "zero-shot colour", "i2t R@1", "wall s"):
         table.add_column(col, justify="right")
-    results = {}
+    results: dict = {}
     for loss in args.rows:
-        bare_out = root / f"bare-{loss}.pt"
-        bare_s = timed([sys.executable, __file__, "--epochs", str(args.epochs), "--workers", str(args.workers),
-                        "--bare-child", str(train_csv), str(bare_out), loss])
-        vlkd_s = timed(vlkd_command(train_csv, root / "runs", loss, args.epochs, args.workers))
-        bare = evaluate(*bare_embedders(bare_out, loss), test_csv)
-        mine = evaluate(*vlkd_embedders(root / "runs" / loss, loss), test_csv)
-        results[loss] = {"bare": dict(bare, wall_s=bare_s), "vlkd": dict(mine, wall_s=vlkd_s)}
-        for tool, r, s in (("bare loop", bare, bare_s), ("vlkd", mine, vlkd_s)):
-            table.add_row(loss, tool, f"{r['zeroshot_shape']:.3f}", f"{r['zeroshot_colour']:.3f}",
-                          f"{r['i2t_R@1']:.3f}", f"{s:.0f}")
-        table.add_row(loss, "[bold]vlkd - bare / ratio", f"{mine['zeroshot_shape'] - bare['zeroshot_shape']:+.3f}",
-                      f"{mine['zeroshot_colour'] - bare['zeroshot_colour']:+.3f}",
-                      f"{mine['i2t_R@1'] - bare['i2t_R@1']:+.3f}", f"{vlkd_s / bare_s:.2f}x")
+        runs: dict[str, list[dict]] = {"bare": [], "vlkd": []}
+        for seed in args.seeds:
+            bare_out = root / f"bare-{loss}-{seed}.pt"
+            bare_s = timed([sys.executable, __file__, "--epochs", str(args.epochs), "--workers", str(args.workers),
+                            "--bare-child", str(train_csv), str(bare_out), loss, str(seed)])
+            vlkd_s = timed(vlkd_command(train_csv, root / "runs", loss, args.epochs, args.workers, seed))
+            runs["bare"].append(dict(evaluate(*bare_embedders(bare_out, loss), test_csv), wall_s=bare_s))
+            runs["vlkd"].append(dict(evaluate(*vlkd_embedders(root / "runs" / f"{loss}-{seed}", loss), test_csv),
+                                     wall_s=vlkd_s))
+        mean = {tool: {m: sum(r[m] for r in rs) / len(rs) for m in metrics} for tool, rs in runs.items()}
+        results[loss] = {"per_seed": runs, "mean": mean}
+        for tool, label in (("bare", "bare loop"), ("vlkd", "vlkd")):
+            r = mean[tool]
+            table.add_row(loss, label, f"{r['zeroshot_shape']:.3f}", f"{r['zeroshot_colour']:.3f}",
+                          f"{r['i2t_R@1']:.3f}", f"{r['wall_s']:.0f}")
+        b, v = mean["bare"], mean["vlkd"]
+        table.add_row(loss, "[bold]vlkd - bare / ratio", f"{v['zeroshot_shape'] - b['zeroshot_shape']:+.3f}",
+                      f"{v['zeroshot_colour'] - b['zeroshot_colour']:+.3f}",
+                      f"{v['i2t_R@1'] - b['i2t_R@1']:+.3f}", f"{v['wall_s'] / b['wall_s']:.2f}x")
     console.print(table)
     print(json.dumps(results, indent=2))
 
