@@ -75,8 +75,11 @@ def transforms(train: bool):
 
 
 class CsvPairs(torch.utils.data.Dataset):
-    def __init__(self, csv: Path):
-        self.rows, self.tf = read_rows(csv), transforms(train=True)
+    """With ``seed`` set, each sample's crop is drawn from a generator seeded by (seed, epoch,
+    index), the draws vlkd makes; otherwise from the global RNG."""
+
+    def __init__(self, csv: Path, seed: int | None = None):
+        self.rows, self.tf, self.seed, self.epoch = read_rows(csv), transforms(train=True), seed, 0
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -84,7 +87,13 @@ class CsvPairs(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         from PIL import Image
         with Image.open(self.rows[i]["filepath"]) as image:
-            return self.tf(image.convert("RGB")), self.rows[i]["title"]
+            image = image.convert("RGB")
+            if self.seed is None:
+                return self.tf(image), self.rows[i]["title"]
+            from vlkd_core.datasets.sampling import derive_seed
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(derive_seed(self.seed, self.epoch, i))
+                return self.tf(image), self.rows[i]["title"]
 
 
 # the bare loop's model -----------------------------------------------------------------------
@@ -178,22 +187,33 @@ def vlkd_initial_state(csv: Path, loss: str, seed: int) -> dict[str, torch.Tenso
     return renamed
 
 
-def train_bare(csv: Path, out: Path, loss: str, epochs: int, workers: int, seed: int) -> None:
+def train_bare(csv: Path, out: Path, loss: str, epochs: int, workers: int, seed: int, same_draws: bool) -> None:
     torch.manual_seed(seed)
     model, teacher = BareModel(loss), minilm()
     missing, unexpected = model.load_state_dict(vlkd_initial_state(csv, loss, seed), strict=False)
     assert not unexpected and all(k == "prior" for k in missing), (missing, unexpected)
-    loader = torch.utils.data.DataLoader(CsvPairs(csv), batch_size=BATCH, shuffle=True, drop_last=True,
-                                         num_workers=workers, generator=torch.Generator().manual_seed(seed))
+    data = CsvPairs(csv, seed if same_draws else None)
+    if same_draws:  # vlkd's seeded permutation per epoch (vlkd_core.datasets.sampling)
+        from vlkd_core.datasets.sampling import EpochSampler
+        sampler = EpochSampler(len(data), BATCH, seed, 0, 1)
+        loader = torch.utils.data.DataLoader(data, batch_size=BATCH, sampler=sampler, drop_last=True,
+                                             num_workers=workers)
+    else:
+        loader = torch.utils.data.DataLoader(data, batch_size=BATCH, shuffle=True, drop_last=True,
+                                             num_workers=workers, generator=torch.Generator().manual_seed(seed))
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW([
         {"params": [p for n, p in params if p.ndim >= 2], "weight_decay": WD},
         {"params": [p for n, p in params if p.ndim < 2], "weight_decay": 0.0}], lr=LR, betas=(0.9, 0.98), eps=1e-6)
     total = epochs * len(loader)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: (s + 1) / WARMUP if s < WARMUP else
-                                                 0.5 * (1 + math.cos(math.pi * (s - WARMUP) / (total - WARMUP))))
+    warmup = min(WARMUP, total - 1)  # short runs: warm up over all but the last step
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: (s + 1) / warmup if s < warmup else
+                                                 0.5 * (1 + math.cos(math.pi * (s - warmup) / (total - warmup))))
     model.train()
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        data.epoch = epoch
+        if same_draws:
+            sampler.set_epoch(epoch)
         for images, texts in loader:
             value = bare_loss(model, loss, model.embed_image(images), encode_texts(teacher, list(texts)))
             optimizer.zero_grad(set_to_none=True)
@@ -294,12 +314,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--rows", nargs="+", default=["infonce", "protocpc"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--draws", choices=["same", "independent"], default="same",
+                        help="same: the bare loop draws vlkd's sample order and crops (isolates the loop); "
+                             "independent: its own DataLoader shuffle and global-RNG crops")
     parser.add_argument("--bare-child", nargs=4, metavar=("CSV", "OUT", "LOSS", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     if args.bare_child:
         csv, out, loss, seed = args.bare_child
-        train_bare(Path(csv), Path(out), loss, args.epochs, args.workers, int(seed))
+        train_bare(Path(csv), Path(out), loss, args.epochs, args.workers, int(seed), args.draws == "same")
         return
     from rich.console import Console
     from rich.table import Table
@@ -307,7 +330,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="recipe-vs-bare-"))
     train_csv, test_csv = write_split(root, "train", args.train_size), write_split(root, "test", args.test_size)
     table = Table(title=f"vlkd train vs a plain PyTorch loop ({args.train_size} pairs, {args.epochs} epochs, "
-                        f"batch {BATCH}, workers {args.workers}; mean of seeds {args.seeds})")
+                        f"batch {BATCH}, workers {args.workers}, {args.draws} draws; mean of seeds {args.seeds})")
     metrics = ("zeroshot_shape", "zeroshot_colour", "i2t_R@1", "wall_s")
     for col in ("row", "tool", "zero-shot shape", "zero-shot colour", "i2t R@1", "wall s"):
         table.add_column(col, justify="right")
@@ -317,6 +340,7 @@ def main() -> None:
         for seed in args.seeds:
             bare_out = root / f"bare-{loss}-{seed}.pt"
             bare_s = timed([sys.executable, __file__, "--epochs", str(args.epochs), "--workers", str(args.workers),
+                            "--draws", args.draws,
                             "--bare-child", str(train_csv), str(bare_out), loss, str(seed)])
             vlkd_s = timed(vlkd_command(train_csv, root / "runs", loss, args.epochs, args.workers, seed))
             runs["bare"].append(dict(evaluate(*bare_embedders(bare_out, loss), test_csv), wall_s=bare_s))
