@@ -69,9 +69,9 @@ class TrainConfig:
     strict: bool = False                  # stop on the first unreadable image
     workers: int = 0
     # optimisation
-    epochs: int = 4
+    epochs: int = 3
     max_steps: int | None = None
-    batch_size: int = 64
+    batch_size: int = 128
     accum_steps: int = 1
     lr: float = 2e-3
     image_lr: float | None = None
