@@ -145,6 +145,23 @@ def check_layer_depth(backbone: nn.Module, name: str = "backbone") -> None:
     assert len(depths) < 2 or len(set(depths.values())) > 1, f"{name}: every parameter at one depth"
 
 
+def layer_depths(backbone: nn.Module, decay: float = 0.5, name: str = "backbone") -> dict[str, int]:
+    """:func:`check_layer_depth`, then the depth of every named parameter as the core's layer
+    decay sees it, asserting its lr factor is ``decay ** (num_layers - depth)``; compare the
+    returned map with a hand-written table of your tower."""
+    import math
+
+    from .training.layer_decay import tower_depth
+    check_layer_depth(backbone, name)
+    depth = tower_depth(backbone, backbone.modality, name, decay)
+    out = {}
+    for param_name, param in backbone.named_parameters():
+        d, factor = depth(param_name, param)
+        assert math.isclose(factor, decay ** (backbone.num_layers - d), rel_tol=1e-9), param_name
+        out[param_name] = d
+    return out
+
+
 def _transparent_images():
     """The same fully transparent picture in each PIL mode that carries transparency."""
     from PIL import Image

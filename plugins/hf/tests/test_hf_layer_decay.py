@@ -1,21 +1,12 @@
 """--layer-decay depth of hf towers (BERT text, sentence-transformers, ViT image): embeddings 0,
 layer i -> i + 1, pooler / final norm / projection the top; factor decay^(L - depth)."""
-import pytest
 
 import vlkd_core as vlkd
-from vlkd_core.testing import check_layer_depth
-from vlkd_core.training.layer_decay import tower_depth
+from vlkd_core.testing import layer_depths
 
 
 def depths(tower, decay=0.5):
-    check_layer_depth(tower)  # the contract kit's check
-    depth = tower_depth(tower, tower.modality, "hf:test", decay)
-    out = {}
-    for name, param in tower.named_parameters():
-        d, factor = depth(name, param)
-        assert factor == pytest.approx(decay ** (tower.num_layers - d)), name
-        out[name] = d
-    return out
+    return layer_depths(tower, decay, name="hf:test")
 
 
 def test_bert_text_tower(tiny_bert):  # 2 layers: embeddings 0, layers 1-2, pooler 3

@@ -1,19 +1,12 @@
 """--layer-decay depth of torchvision towers: ResNet bottlenecks, ViT encoder layers, and
 ``features`` stages, written out by hand; factor decay^(L - depth)."""
-import pytest
 
 import vlkd_core as vlkd
-from vlkd_core.training.layer_decay import tower_depth
+from vlkd_core.testing import layer_depths
 
 
 def depths(tower, decay=0.5):
-    depth = tower_depth(tower, "image", "torchvision:test", decay)
-    out = {}
-    for name, param in tower.named_parameters():
-        d, factor = depth(name, param)
-        assert factor == pytest.approx(decay ** (tower.num_layers - d)), name
-        out[name] = d
-    return out
+    return layer_depths(tower, decay, name="torchvision:test")
 
 
 def test_resnet18():  # stem 0, 8 basic blocks 1-8, nothing above (fc removed): L = 9
