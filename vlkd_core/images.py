@@ -43,6 +43,21 @@ def to_rgb(image):
     return Image.alpha_composite(background, rgba).convert("RGB")
 
 
+def interpolation_mode(value) -> InterpolationMode:
+    """A family's resampling filter as torchvision's mode: a mode, a name ("bicubic", as
+    open_clip and timm write it) or a PIL filter number (as Hugging Face processors store it);
+    bicubic when unknown."""
+    if isinstance(value, InterpolationMode):
+        return value
+    if isinstance(value, int):
+        from PIL import Image
+        value = {Image.NEAREST: "nearest", Image.BILINEAR: "bilinear"}.get(value, "bicubic")
+    try:
+        return InterpolationMode(str(value).lower())
+    except ValueError:
+        return InterpolationMode.BICUBIC
+
+
 @dataclass(frozen=True)
 class ImageSpec:
     """What an image tower's weights expect: a square input side, the normalisation and the

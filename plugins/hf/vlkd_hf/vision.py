@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.transforms import InterpolationMode
 
 from vlkd_core.depth import DepthFromBlocks
-from vlkd_core.images import ImagePreprocess, ImageSpec
+from vlkd_core.images import ImagePreprocess, ImageSpec, interpolation_mode
 
 from .depth import HF_DEPTH
 from .pooling import pool
 
-PIL_FILTERS = {0: InterpolationMode.NEAREST, 2: InterpolationMode.BILINEAR, 3: InterpolationMode.BICUBIC}
 
 
 def processor_size(processor) -> int:
@@ -42,9 +40,8 @@ def spec_from_processor(processor) -> ImageSpec:
     core's, so every image family augments and converts transparency the same way)."""
     mean = getattr(processor, "image_mean", None) or (0.5, 0.5, 0.5)
     std = getattr(processor, "image_std", None) or (0.5, 0.5, 0.5)
-    filt = getattr(processor, "resample", 3)
     return ImageSpec(processor_size(processor), tuple(mean), tuple(std),
-                     PIL_FILTERS.get(int(filt), InterpolationMode.BICUBIC))
+                     interpolation_mode(getattr(processor, "resample", None)))
 
 
 class HFImageTower(DepthFromBlocks, nn.Module):

@@ -53,8 +53,8 @@ def create(model: str, pretrained: str | None, modality: str, image_size: int | 
                     "pretrained_text": modality == "text" and weights is None and not tower_file}
     with hub_offline_when_unreachable() as offline:
         try:
-            clip, preprocess_train, preprocess_val = open_clip.create_model_and_transforms(
-                name, pretrained=weights, **kwargs)
+            # the transforms are the core's, built from visual.preprocess_cfg (set by create_model)
+            clip = open_clip.create_model(name, pretrained=weights, **kwargs)
             tokenizer = open_clip.get_tokenizer(name, cache_dir=kwargs["cache_dir"]) if modality == "text" else None
         except RuntimeError as exc:
             message = str(exc)
@@ -67,7 +67,7 @@ def create(model: str, pretrained: str | None, modality: str, image_size: int | 
             raise
         except (OSError, ConnectionError) as exc:  # tokenizers / configs fetched from the hub
             raise _offline_error(pretrained or name, offline, exc) from None
-    return clip, preprocess_train, preprocess_val, tokenizer
+    return clip, tokenizer
 
 
 def _offline_error(what: str | None, offline: bool, exc: Exception) -> UsageError:
@@ -94,7 +94,7 @@ def build_openclip_backbone(model: str, modality: str = "image", pretrained: str
     ``freeze_bn_stats`` freezes BatchNorm; text: ``unlocked_layers`` last layers stay
     trainable. unlock: name patterns re-enabled afterwards (``vlkd_core.freeze``)."""
     tower_state = _tower_file_state(pretrained)
-    clip, preprocess_train, preprocess_val, tokenizer = create(
+    clip, tokenizer = create(
         model, pretrained, modality, image_size, cache_dir, tower_state is not None)
     if modality == "image":
         tower: nn.Module = OpenCLIPImageTower(clip.visual)

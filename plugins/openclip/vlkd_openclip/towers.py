@@ -4,10 +4,9 @@ from __future__ import annotations
 import torch
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torch import nn
-from torchvision.transforms import InterpolationMode
 
 from vlkd_core.depth import DepthFromBlocks
-from vlkd_core.images import ImagePreprocess, ImageSpec
+from vlkd_core.images import ImagePreprocess, ImageSpec, interpolation_mode
 
 
 @torch.no_grad()
@@ -26,10 +25,8 @@ def image_spec(visual: nn.Module) -> ImageSpec:
     cfg = dict(getattr(visual, "preprocess_cfg", {}) or {})
     size = cfg.get("size", getattr(visual, "image_size", 224))
     size = size[-1] if isinstance(size, (tuple, list)) else size
-    interpolation = {"bilinear": InterpolationMode.BILINEAR, "nearest": InterpolationMode.NEAREST}.get(
-        cfg.get("interpolation"), InterpolationMode.BICUBIC)
     return ImageSpec(int(size), tuple(cfg.get("mean", OPENAI_DATASET_MEAN)),
-                     tuple(cfg.get("std", OPENAI_DATASET_STD)), interpolation)
+                     tuple(cfg.get("std", OPENAI_DATASET_STD)), interpolation_mode(cfg.get("interpolation")))
 
 
 class OpenCLIPImageTower(DepthFromBlocks, nn.Module):

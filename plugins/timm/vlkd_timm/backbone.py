@@ -10,7 +10,7 @@ from torch import nn
 
 from vlkd_core.errors import UsageError
 from vlkd_core.freeze import apply_freeze
-from vlkd_core.images import ImagePreprocess, ImageSpec
+from vlkd_core.images import ImagePreprocess, ImageSpec, interpolation_mode
 
 from vlkd_core.hub import hub_offline_when_unreachable
 from .weights import load_weights_into
@@ -19,10 +19,8 @@ DEFAULT_TAGS = ("default", "true", "yes", "1")
 
 
 def spec_from_data_config(config: dict) -> ImageSpec:
-    from torchvision.transforms import InterpolationMode
-    interpolation = {"bilinear": InterpolationMode.BILINEAR, "nearest": InterpolationMode.NEAREST}.get(
-        config.get("interpolation"), InterpolationMode.BICUBIC)
-    return ImageSpec(int(config["input_size"][-1]), tuple(config["mean"]), tuple(config["std"]), interpolation)
+    return ImageSpec(int(config["input_size"][-1]), tuple(config["mean"]), tuple(config["std"]),
+                     interpolation_mode(config.get("interpolation")))
 
 
 class TimmTower(nn.Module):
