@@ -50,83 +50,105 @@ def coerce(value: Any, annotation: Any, one_for_many: bool = False) -> Any:
     return out
 
 
-def _coerce(value: Any, ann: Any, one: bool = False) -> Any:  # noqa: C901 -- one branch per annotation form
+def _coerce(value: Any, ann: Any, one: bool = False) -> Any:
     if ann is Any or ann is inspect.Parameter.empty or ann is object:
         return value
     origin = typing.get_origin(ann)
-    args = typing.get_args(ann)
     if origin in (typing.Union, types.UnionType):
-        if value is None:
-            return None if type(None) in args else _MISMATCH
-        # exact matches first, so `int | str` keeps 3 as an int
-        for arg in sorted(args, key=lambda a: a is not type(value)):
-            if arg is type(None):
-                continue
-            out = _coerce(value, arg, one)
-            if out is not _MISMATCH:
-                return out
-        return _MISMATCH
+        return _coerce_union(value, typing.get_args(ann), one)
     if origin is typing.Literal:
-        return value if value in args else _MISMATCH
-    if ann is type(None):
-        return None if value is None else _MISMATCH
-    if ann is bool:
-        return value if isinstance(value, bool) else _MISMATCH
-    if ann is int:
-        if isinstance(value, bool):
-            return _MISMATCH
-        if isinstance(value, numbers.Integral):
-            return value
-        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-            return int(value)
-        return _MISMATCH
-    if ann is float:
-        if isinstance(value, bool):
-            return _MISMATCH
-        if isinstance(value, int):
-            return float(value)
-        return value if isinstance(value, numbers.Real) else _MISMATCH
-    if ann is str:
-        if isinstance(value, (str, os.PathLike)):  # a Path where a path string is expected
-            return value
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, (int, float)):
-            return str(value)
-        return _MISMATCH
+        return value if value in typing.get_args(ann) else _MISMATCH
+    if ann in _SCALARS:
+        return _SCALARS[ann](value)
     if ann is Path or (inspect.isclass(ann) and issubclass(ann, Path)):
         return value if isinstance(value, (str, Path)) else _MISMATCH
     if origin in (list, tuple, set, frozenset, Sequence, typing.Sequence) or ann in (list, tuple):
-        if not isinstance(value, (list, tuple, set, frozenset)):
-            # one value where a list is declared (`sets=simlex999` from the command line): passed
-            # through as given when it fits the element type; the component wraps it
-            element = args[0] if args and origin is not tuple else Any
-            fits = one and value is not None and _coerce(value, element, one) is not _MISMATCH
-            return value if fits else _MISMATCH
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            if len(args) != len(value):
-                return _MISMATCH
-            items = [_coerce(v, a, one) for v, a in zip(value, args)]
-        else:
-            items = [_coerce(v, args[0], one) if args else v for v in value]
-        if any(i is _MISMATCH for i in items):
-            return _MISMATCH
-        return type(value)(items) if isinstance(value, (tuple, set, frozenset)) else items
+        return _coerce_sequence(value, origin, typing.get_args(ann), one)
     if origin in (dict, Mapping, typing.Mapping) or ann is dict:
-        if not isinstance(value, Mapping):
-            return _MISMATCH
-        if len(args) == 2:
-            out = {}
-            for k, v in value.items():
-                key, item = _coerce(k, args[0], one), _coerce(v, args[1], one)
-                if key is _MISMATCH or item is _MISMATCH:
-                    return _MISMATCH
-                out[key] = item
-            return out
-        return value
+        return _coerce_mapping(value, typing.get_args(ann), one)
     if inspect.isclass(ann) and ann.__module__ == "builtins":
         return value if isinstance(value, ann) else _MISMATCH
     return value  # a class or form we do not check (callables, tensors, ...)
+
+
+def _coerce_union(value: Any, args: tuple, one: bool) -> Any:
+    if value is None:
+        return None if type(None) in args else _MISMATCH
+    # exact matches first, so `int | str` keeps 3 as an int
+    for arg in sorted(args, key=lambda a: a is not type(value)):
+        if arg is type(None):
+            continue
+        out = _coerce(value, arg, one)
+        if out is not _MISMATCH:
+            return out
+    return _MISMATCH
+
+
+def _to_int(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _MISMATCH
+    if isinstance(value, numbers.Integral):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return _MISMATCH
+
+
+def _to_float(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _MISMATCH
+    if isinstance(value, int):
+        return float(value)
+    return value if isinstance(value, numbers.Real) else _MISMATCH
+
+
+def _to_str(value: Any) -> Any:
+    if isinstance(value, (str, os.PathLike)):  # a Path where a path string is expected
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return _MISMATCH
+
+
+_SCALARS = {
+    type(None): lambda value: None if value is None else _MISMATCH,
+    bool: lambda value: value if isinstance(value, bool) else _MISMATCH,
+    int: _to_int, float: _to_float, str: _to_str,
+}
+
+
+def _coerce_sequence(value: Any, origin: Any, args: tuple, one: bool) -> Any:
+    if not isinstance(value, (list, tuple, set, frozenset)):
+        # one value where a list is declared (`sets=simlex999` from the command line): passed
+        # through as given when it fits the element type; the component wraps it
+        element = args[0] if args and origin is not tuple else Any
+        fits = one and value is not None and _coerce(value, element, one) is not _MISMATCH
+        return value if fits else _MISMATCH
+    if origin is tuple and args and args[-1] is not Ellipsis:
+        if len(args) != len(value):
+            return _MISMATCH
+        items = [_coerce(v, a, one) for v, a in zip(value, args)]
+    else:
+        items = [_coerce(v, args[0], one) if args else v for v in value]
+    if any(i is _MISMATCH for i in items):
+        return _MISMATCH
+    return type(value)(items) if isinstance(value, (tuple, set, frozenset)) else items
+
+
+def _coerce_mapping(value: Any, args: tuple, one: bool) -> Any:
+    if not isinstance(value, Mapping):
+        return _MISMATCH
+    if len(args) != 2:
+        return value
+    out = {}
+    for k, v in value.items():
+        key, item = _coerce(k, args[0], one), _coerce(v, args[1], one)
+        if key is _MISMATCH or item is _MISMATCH:
+            return _MISMATCH
+        out[key] = item
+    return out
 
 
 def describe(ann: Any) -> str:

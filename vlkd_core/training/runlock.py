@@ -40,6 +40,11 @@ def _read(fd: int) -> dict:
         return {}
 
 
+def _in_use(run_dir: Path, record: dict) -> RunLockedError:
+    return RunLockedError(f"run '{run_dir}' is in use by another training ({_describe(record)}); "
+                          "wait for it to finish, stop it, or choose another --name")
+
+
 def locked_error(run_dir: Path) -> RunLockedError | None:
     """The error to raise if another live process holds ``run_dir``'s lock, else None."""
     path = Path(run_dir) / LOCK
@@ -51,8 +56,7 @@ def locked_error(run_dir: Path) -> RunLockedError | None:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         return None
     except BlockingIOError:
-        return RunLockedError(f"run '{run_dir}' is in use by another training ({_describe(_read(fd))}); "
-                              "wait for it to finish, stop it, or choose another --name")
+        return _in_use(run_dir, _read(fd))
     except OSError:  # a file system without flock: RunLock warns
         return None
     finally:
@@ -74,9 +78,7 @@ class RunLock:
         except BlockingIOError:
             record = _read(fd)
             os.close(fd)
-            raise RunLockedError(f"run '{self.run_dir}' is in use by another training "
-                                 f"({_describe(record)}); wait for it to finish, stop it, or "
-                                 "choose another --name") from None
+            raise _in_use(self.run_dir, record) from None
         except OSError as exc:  # e.g. some network file systems
             os.close(fd)
             print(f"warning: cannot lock run '{self.run_dir}' ({exc.strerror}); nothing stops a "
