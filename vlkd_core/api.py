@@ -116,8 +116,29 @@ def build_head(name: str, in_dim: int, out_dim: int, **options: Any):
     return _build("heads", name, in_dim=in_dim, out_dim=out_dim, **options)
 
 
-def build_loss(name: str, **options: Any):
-    loss = _build("losses", name, **options)
+# Keyword parameters a loss factory may declare to receive the widths of the tensors it will be
+# called with (the engine knows them from the towers and heads; for prototype losses both are
+# the prototype count K). Declared ones are filled in; they are not user options.
+LOSS_WIDTHS = ("student_dim", "teacher_dim")
+
+
+def build_loss(name: str, widths: dict[str, int] | None = None, **options: Any):
+    """Build loss ``name`` with the user's ``options``; ``widths`` (``student_dim``,
+    ``teacher_dim``) go to the factory when it declares them, so state such as queues and
+    centres is allocated at its final shape at construction."""
+    component = get_component("losses", name)
+    given = [k for k in options if k in LOSS_WIDTHS]
+    if given:
+        raise UsageError(f"loss '{name}': {given[0]} is set by the engine from the towers' widths, "
+                         "not an option")
+    declared = factory_options(component)
+    _check_options(component, options, fixed=LOSS_WIDTHS)
+    filled = {k: v for k, v in (widths or {}).items() if k in declared}
+    missing = [k for k in LOSS_WIDTHS if declared.get(k, None) is inspect.Parameter.empty and k not in filled]
+    if missing:
+        raise UsageError(f"loss '{name}' needs widths={{'{missing[0]}': ...}}: the width of the "
+                         "features it will be called with")
+    loss = component.resolve()(**options, **filled)
     loss.vlkd_name = name
     return loss
 
