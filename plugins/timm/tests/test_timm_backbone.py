@@ -7,6 +7,7 @@ from PIL import Image
 
 import vlkd_core as vlkd
 from vlkd_core.errors import UsageError
+from vlkd_core.freeze import lock
 from vlkd_core.testing import check_backbone
 from vlkd_timm.weights import load_weights_into, map_by_order
 
@@ -67,8 +68,11 @@ def test_unknown_tag_and_name():
         vlkd.build_backbone("timm:test_resnet", modality="text")
 
 
-def test_lock_and_unlock():
-    tower = vlkd.build_backbone("timm:test_resnet", image_size=32, lock=True, unlock="model.layer4.*,!*bn*")
+def test_lock_and_unlock_through_the_engine():
+    # locking is the engine's one door (vlkd_core.freeze.lock); the factory has no lock option
+    with pytest.raises(UsageError, match="lock"):
+        vlkd.build_backbone("timm:test_resnet", image_size=32, lock=True)
+    tower = lock(vlkd.build_backbone("timm:test_resnet", image_size=32), unlock="model.layer4.*,!*bn*")
     names = [n for n, p in tower.named_parameters() if p.requires_grad]
     assert names and all(n.startswith("model.layer4.") and "bn" not in n for n in names)
     check_backbone(tower, name="partially unlocked")

@@ -9,7 +9,6 @@ from timm.data import resolve_data_config
 from torch import nn
 
 from vlkd_core.errors import UsageError
-from vlkd_core.freeze import apply_freeze
 from vlkd_core.images import ImagePreprocess, ImageSpec, interpolation_mode
 
 from vlkd_core.hub import hub_offline_when_unreachable
@@ -121,15 +120,14 @@ def measure_output_dim(model: nn.Module, input_size: tuple[int, int, int], name:
 
 
 def build_timm_backbone(model: str, modality: str = "image", pretrained: str | None = None,
-                        image_size: int | None = None, cache_dir: str | None = None,
-                        lock: bool = False, unlock: str | None = None) -> TimmTower:
+                        image_size: int | None = None, cache_dir: str | None = None) -> TimmTower:
     """A timm model as an image tower returning pooled features (``num_classes=0``).
 
     pretrained: ``default`` (timm's default tag), a tag such as ``a1_in1k``, ``hf-hub:org/repo``,
     or a local file
     (timm checkpoint, saved tower, or another implementation's checkpoint mapped tensor by
     tensor). image_size: input resolution (default: the model's). cache_dir: HF hub cache.
-    lock / unlock: freeze, then re-enable parameters matching the patterns."""
+    Locking is the engine's (``--lock-image``, ``--unlock``), not an option here."""
     if modality != "image":
         raise UsageError(f"timm:{model} is an image backbone; it cannot be the {modality} tower")
     net = create(model, pretrained, image_size, cache_dir)
@@ -139,5 +137,4 @@ def build_timm_backbone(model: str, modality: str = "image", pretrained: str | N
     if image_size is not None:
         config["input_size"] = (3, image_size, image_size)
     output_dim = measure_output_dim(net, config["input_size"], model)
-    tower = TimmTower(net, output_dim, config, model)
-    return apply_freeze(tower, lock=lock, unlock=unlock)
+    return TimmTower(net, output_dim, config, model)

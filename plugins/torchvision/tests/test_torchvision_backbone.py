@@ -9,7 +9,7 @@ from PIL import Image
 
 import vlkd_core as vlkd
 from vlkd_core.errors import UsageError
-from vlkd_core.freeze import keep_frozen_in_eval
+from vlkd_core.freeze import keep_frozen_in_eval, lock
 from vlkd_core.testing import check_backbone
 from vlkd_core.images import eval_transform
 from vlkd_torchvision.transforms import spec_from_weights
@@ -129,12 +129,15 @@ def test_offline_download_fails_with_a_clear_message(tmp_path):
                             cache_dir=str(tmp_path))
 
 
-def test_lock_and_partial_unlock():
-    tower = vlkd.build_backbone("torchvision:mobilenet_v3_small", image_size=32, lock=True)
+def test_lock_and_partial_unlock_through_the_engine():
+    # locking is the engine's one door (vlkd_core.freeze.lock); the factory has no lock option
+    with pytest.raises(UsageError, match="lock"):
+        vlkd.build_backbone("torchvision:mobilenet_v3_small", image_size=32, lock=True)
+    tower = lock(vlkd.build_backbone("torchvision:mobilenet_v3_small", image_size=32))
     assert not any(p.requires_grad for p in tower.parameters())
     check_backbone(tower, name="locked")
-    tower = vlkd.build_backbone("torchvision:mobilenet_v3_small", image_size=32, lock=True,
-                                unlock="model.features.12.*,!*.1.*")
+    tower = lock(vlkd.build_backbone("torchvision:mobilenet_v3_small", image_size=32),
+                 unlock="model.features.12.*,!*.1.*")
     names = {n for n, p in tower.named_parameters() if p.requires_grad}
     assert names == {"model.features.12.0.weight"}
     tower.train()

@@ -10,7 +10,6 @@ from torch import nn
 
 from vlkd_core.depth import DepthFromBlocks
 from vlkd_core.errors import UsageError
-from vlkd_core.freeze import apply_freeze
 
 from vlkd_core.images import ImagePreprocess, ImageSpec
 
@@ -169,14 +168,13 @@ def load_local_weights(model: nn.Module, path: str, classifier: str) -> None:
 
 
 def build_torchvision_backbone(model: str, modality: str = "image", pretrained: str | None = None,
-                               image_size: int | None = None, cache_dir: str | None = None,
-                               lock: bool = False, unlock: str | None = None) -> TorchvisionTower:
+                               image_size: int | None = None, cache_dir: str | None = None) -> TorchvisionTower:
     """A torchvision classification model as an image tower returning pooled features.
 
     pretrained: a weights tag (``DEFAULT``, ``IMAGENET1K_V1``, ``ResNet50_Weights.IMAGENET1K_V2``)
     or a local state-dict file. image_size: eval crop size (default: the weights' own).
-    cache_dir: torch.hub directory for downloads. lock / unlock: freeze the tower, then
-    re-enable parameters matching the patterns (see ``vlkd_core.freeze``)."""
+    cache_dir: torch.hub directory for downloads. Locking is the engine's (``--lock-image``,
+    ``--unlock``), not an option here."""
     if modality != "image":
         raise UsageError(f"torchvision:{model} is an image backbone; it cannot be the {modality} tower")
     weights = resolve_weights(model, pretrained)
@@ -187,5 +185,4 @@ def build_torchvision_backbone(model: str, modality: str = "image", pretrained: 
         load_local_weights(net, pretrained, classifier)
     spec = spec_from_weights(weights, image_size)
     output_dim = measure_output_dim(net, spec.size, model)
-    tower = TorchvisionTower(net, output_dim, spec, model)
-    return apply_freeze(tower, lock=lock, unlock=unlock)
+    return TorchvisionTower(net, output_dim, spec, model)
