@@ -1,6 +1,6 @@
 """openclip:<name> towers on a tiny registered config: contract, equality with open_clip's own
 encode_image / encode_text, transforms and tokenizer, weights from files and directories,
-open_clip's lock, errors and fast offline failure."""
+open_clip's lock through the engine, errors and fast offline failure."""
 import json
 
 import open_clip
@@ -10,6 +10,7 @@ from PIL import Image
 
 import vlkd_core as vlkd
 from vlkd_core.errors import UsageError
+from vlkd_core.freeze import lock
 from vlkd_core.testing import check_backbone
 from vlkd_core.hub import hub_reachable
 
@@ -103,23 +104,36 @@ def test_image_size_and_train_transform(tiny_clip):
     check_backbone(tower, name="48px")
 
 
-def test_open_clip_lock_and_partial_unlock(tiny_clip):
-    locked = vlkd.build_backbone(f"openclip:{tiny_clip}", lock=True)
+def test_open_clip_lock_through_the_engine_and_partial_unlock(tiny_clip):
+    # the engine's one door (vlkd_core.freeze.lock) calls the tower's lock_tower(), which applies
+    # open_clip's own lock with the options the tower was built with
+    build = lambda **kw: vlkd.build_backbone(f"openclip:{tiny_clip}", **kw)
+    with pytest.raises(UsageError, match="lock"):
+        build(lock=True)
+    assert all(p.requires_grad for p in build(unlocked_groups=1).parameters())  # options alone lock nothing
+    locked = lock(build())
     assert not any(p.requires_grad for p in locked.parameters())
     check_backbone(locked, name="locked")
     # open_clip's ViT groups: last group = the projection
-    one = vlkd.build_backbone(f"openclip:{tiny_clip}", lock=True, unlocked_groups=1)
+    one = lock(build(unlocked_groups=1))
     assert [n for n, p in one.named_parameters() if p.requires_grad] == ["visual.proj"]
     # open_clip's text groups, from the end: projection, then last block + ln_final, ...
-    text = vlkd.build_backbone(f"openclip:{tiny_clip}", modality="text", lock=True, unlocked_layers=1)
+    text = lock(build(modality="text", unlocked_layers=1))
     assert [n for n, p in text.named_parameters() if p.requires_grad] == ["text.text_projection"]
-    text = vlkd.build_backbone(f"openclip:{tiny_clip}", modality="text", lock=True, unlocked_layers=2)
+    text = lock(build(modality="text", unlocked_layers=2))
     names = [n for n, p in text.named_parameters() if p.requires_grad]
     assert names and any("resblocks.1." in n for n in names)
     assert not any("resblocks.0." in n or "token_embedding" in n for n in names)
     check_backbone(text, name="text unlocked 2")
-    patterns = vlkd.build_backbone(f"openclip:{tiny_clip}", lock=True, unlock="visual.ln_post.*")
+    patterns = lock(build(), unlock="visual.ln_post.*")
     assert {n for n, p in patterns.named_parameters() if p.requires_grad} == {"visual.ln_post.weight", "visual.ln_post.bias"}
+
+
+def test_an_option_of_the_other_tower_is_an_error(tiny_clip):
+    with pytest.raises(UsageError, match="'unlocked_layers' is for the text tower"):
+        vlkd.build_backbone(f"openclip:{tiny_clip}", unlocked_layers=1)
+    with pytest.raises(UsageError, match="'freeze_bn_stats' is for the image tower"):
+        vlkd.build_backbone(f"openclip:{tiny_clip}", modality="text", freeze_bn_stats=True)
 
 
 def test_unknown_names_and_tags(tiny_clip):

@@ -6,8 +6,6 @@ from pathlib import Path
 from torch import nn
 
 from vlkd_core.errors import UsageError
-from vlkd_core.freeze import apply_freeze
-
 from vlkd_core.hub import hub_offline_when_unreachable
 from .towers import OpenCLIPImageTower, OpenCLIPTextTower
 
@@ -15,14 +13,16 @@ SCHEMAS = ("hf-hub:", "local-dir:")
 
 
 def _tower_file_state(pretrained: str | None) -> dict | None:
-    """A state dict saved from a vlkd openclip tower (keys ``visual.*`` or ``text.*``), else None
+    """A state dict saved from a vlkd openclip tower (keys ``visual.*``, or ``text.*`` and
+    ``prompt.*``), else None
     (then the file is a full OpenCLIP checkpoint, handed to open_clip's own loader)."""
     if pretrained is None or not Path(pretrained).expanduser().is_file():
         return None
     from vlkd_core.weights import load_state_dict_file
     state = load_state_dict_file(Path(pretrained).expanduser(), flag="--pretrained")
     prefixes = {key.split(".", 1)[0] for key in state}
-    return state if prefixes and prefixes <= {"visual", "text"} and len(prefixes) == 1 else None
+    # an image tower's keys, or a text tower's (with its learnable prompt, if any)
+    return state if prefixes and (prefixes <= {"visual"} or prefixes <= {"text", "prompt"}) else None
 
 
 def _source(model: str, pretrained: str | None, tower_file: bool) -> tuple[str, str | None]:
@@ -77,11 +77,20 @@ def _offline_error(what: str | None, offline: bool, exc: Exception) -> UsageErro
                       f"file / local directory as --pretrained")
 
 
+def _check_tower_options(modality: str, image_only: dict, text_only: dict) -> None:
+    """An option of the other tower is an error, not silently ignored."""
+    wrong = text_only if modality == "image" else image_only
+    for name, value in wrong.items():
+        if value:
+            raise UsageError(f"openclip option '{name}' is for the "
+                             f"{'text' if modality == 'image' else 'image'} tower, not the {modality} tower")
+
+
 def build_openclip_backbone(model: str, modality: str = "image", pretrained: str | None = None,
                             image_size: int | None = None, cache_dir: str | None = None,
-                            lock: bool = False, unlocked_groups: int = 0,
-                            freeze_bn_stats: bool = False, unlocked_layers: int = 0,
-                            unlock: str | None = None) -> nn.Module:
+                            unlocked_groups: int = 0, freeze_bn_stats: bool = False,
+                            unlocked_layers: int = 0, prompt_tokens: int = 0,
+                            prompt_init: str | None = None) -> nn.Module:
     """An OpenCLIP image tower (``model.visual``) or text tower (``encode_text``); the other
     half is discarded.
 
@@ -90,26 +99,45 @@ def build_openclip_backbone(model: str, modality: str = "image", pretrained: str
     pretrained: an open_clip tag (``openai``, ``laion2b_s34b_b79k``), ``hf-hub:org/repo``, a
     local directory with ``open_clip_config.json``, a full OpenCLIP checkpoint file, or a file
     saved from this tower's ``state_dict()``. image_size: forces the vision input size.
-    lock: open_clip's own lock — image: ``unlocked_groups`` last groups stay trainable,
-    ``freeze_bn_stats`` freezes BatchNorm; text: ``unlocked_layers`` last layers stay
-    trainable. unlock: name patterns re-enabled afterwards (``vlkd_core.freeze``)."""
+    When the engine locks the tower (``--lock-*``, ``--teacher``) it uses open_clip's own lock:
+    image: the last ``unlocked_groups`` groups stay trainable, ``freeze_bn_stats`` freezes
+    BatchNorm; text: the last ``unlocked_layers`` layers stay trainable.
+    prompt_tokens: CoOp's N learnable context vectors after the start token (text; the caption
+    gets N fewer tokens); prompt_init: initialise them from a phrase's embeddings (N = its
+    token count) instead of random normal (std 0.02). Prompts stay trainable in a locked tower."""
+    _check_tower_options(modality, {"unlocked_groups": unlocked_groups, "freeze_bn_stats": freeze_bn_stats},
+                         {"unlocked_layers": unlocked_layers, "prompt_tokens": prompt_tokens,
+                          "prompt_init": prompt_init})
+    if prompt_tokens < 0:
+        raise UsageError(f"openclip option prompt_tokens={prompt_tokens} must be >= 0")
     tower_state = _tower_file_state(pretrained)
     clip, tokenizer = create(
         model, pretrained, modality, image_size, cache_dir, tower_state is not None)
     if modality == "image":
-        tower: nn.Module = OpenCLIPImageTower(clip.visual)
+        tower: nn.Module = OpenCLIPImageTower(clip.visual, unlocked_groups, freeze_bn_stats)
     else:
-        tower = OpenCLIPTextTower(clip, tokenizer)
+        tower = OpenCLIPTextTower(clip, tokenizer, unlocked_layers)
     del clip
+    prompted = bool(prompt_tokens or prompt_init is not None)
+    if prompted:
+        tower.add_prompt(prompt_tokens, prompt_init)
     if tower_state is not None:
-        try:
-            tower.load_state_dict(tower_state)
-        except RuntimeError as exc:
-            raise UsageError(f"--pretrained '{pretrained}' does not fit openclip:{model} "
-                             f"{modality} tower: {str(exc).splitlines()[1].strip()}") from None
-    if lock:
-        if modality == "image":
-            tower.lock_tower(unlocked_groups=unlocked_groups, freeze_bn_stats=freeze_bn_stats)
-        else:
-            tower.lock_tower(unlocked_layers=unlocked_layers)
-    return apply_freeze(tower, unlock=unlock)  # also marks locked parts for keep_frozen_in_eval
+        _load_tower_state(tower, tower_state, f"--pretrained '{pretrained}' does not fit "
+                                              f"openclip:{model} {modality} tower")
+        if prompted and not any(k.startswith("prompt.") for k in tower_state):
+            tower.add_prompt(prompt_tokens, prompt_init)  # a phrase's embeddings from the loaded weights
+    return tower
+
+
+def _load_tower_state(tower: nn.Module, state: dict, what: str) -> None:
+    """Strict, except that a tower saved without learnable prompts may get new ones."""
+    wanted = tower.state_dict()
+    missing = [k for k in wanted if k not in state and not k.startswith("prompt.")]
+    unexpected = [k for k in state if k not in wanted]
+    if missing or unexpected:
+        key = (missing or unexpected)[0]
+        raise UsageError(f"{what}: {'missing' if missing else 'unexpected'} key '{key}'")
+    try:
+        tower.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise UsageError(f"{what}: {str(exc).splitlines()[1].strip()}") from None

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import torch
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+from open_clip.transformer import text_global_pool
 from torch import nn
 
 from vlkd_core.depth import DepthFromBlocks
 from vlkd_core.images import ImagePreprocess, ImageSpec, interpolation_mode
+
+from .prompts import PromptContext, make_prompt, text_parts
 
 
 @torch.no_grad()
@@ -39,9 +42,11 @@ class OpenCLIPImageTower(DepthFromBlocks, nn.Module):
         (r"visual\.layer\d+\.\d+", r"visual\.(conv|bn)\d"),
         (r"visual\.trunk\.blocks\.\d+", r"visual\.trunk\.(patch_embed|cls_token|reg_token|pos_embed)"))
 
-    def __init__(self, visual: nn.Module):
+    def __init__(self, visual: nn.Module, unlocked_groups: int = 0, freeze_bn_stats: bool = False):
         super().__init__()
         self.visual = visual
+        # open_clip's LiT lock settings, applied when the engine locks the tower (lock_tower)
+        self.unlocked_groups, self.freeze_bn_stats = unlocked_groups, freeze_bn_stats
         self.image_spec = image_spec(visual)
         self._preprocess = ImagePreprocess(self.image_spec)
         size = getattr(visual, "image_size", 224)
@@ -54,9 +59,11 @@ class OpenCLIPImageTower(DepthFromBlocks, nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.visual(images)
 
-    def lock_tower(self, unlocked_groups: int = 0, freeze_bn_stats: bool = False) -> None:
-        """open_clip's LiT lock of the image tower (``lock_image_tower``)."""
-        self.visual.lock(unlocked_groups=unlocked_groups, freeze_bn_stats=freeze_bn_stats)
+    def lock_tower(self) -> None:
+        """Called by the engine to lock this tower: open_clip's LiT lock of the image tower
+        (``lock_image_tower``) with the ``unlocked_groups`` / ``freeze_bn_stats`` it was built with."""
+        self.requires_grad_(False)
+        self.visual.lock(unlocked_groups=self.unlocked_groups, freeze_bn_stats=self.freeze_bn_stats)
 
 
 class OpenCLIPTextTower(DepthFromBlocks, nn.Module):
@@ -64,12 +71,13 @@ class OpenCLIPTextTower(DepthFromBlocks, nn.Module):
     ``text`` module, with open_clip's tokenizer."""
 
     modality = "text"
-    # --layer-decay depth: open_clip text transformer blocks, or an HF text encoder's layers
+    # --layer-decay depth: open_clip text transformer blocks, or an HF text encoder's layers;
+    # learnable prompts sit with the embeddings (depth 0)
     DEPTH_PATTERNS = (
-        (r"text\.transformer\.resblocks\.\d+", r"text\.(token_embedding|positional_embedding)"),
+        (r"text\.transformer\.resblocks\.\d+", r"(text\.(token_embedding|positional_embedding)|prompt\.)"),
         (r"text\.transformer\.encoder\.layers?\.\d+", r"text\.transformer\.embeddings"))
 
-    def __init__(self, model: nn.Module, tokenizer):
+    def __init__(self, model: nn.Module, tokenizer, unlocked_layers: int = 0):
         super().__init__()
         if hasattr(model, "text"):  # CustomTextCLIP / CoCa: a self-contained text module
             self.text, self._custom = model.text, True
@@ -79,18 +87,60 @@ class OpenCLIPTextTower(DepthFromBlocks, nn.Module):
                     delattr(model, name)
             self.text, self._custom = model, False
         self.tokenizer = tokenizer
+        self.unlocked_layers = unlocked_layers  # open_clip's text lock, applied by lock_tower
+        self.prompt: PromptContext | None = None
         self.output_dim = _measure(self, self.preprocess(["a photo"]))
 
+    @property
+    def context_length(self) -> int:
+        """The model's context length (positional embeddings), prompts included."""
+        return int(self.text.positional_embedding.shape[0])
+
+    def add_prompt(self, tokens: int, phrase: str | None = None) -> None:
+        """CoOp: learnable context vectors after the start token (see ``prompts``)."""
+        parts = text_parts(self.text)
+        self.prompt = make_prompt(parts, self.tokenizer, tokens, phrase, self.context_length)
+
     def preprocess(self, texts: list[str], train: bool = False) -> torch.Tensor:
-        return self.tokenizer(list(texts))
+        if self.prompt is None:
+            return self.tokenizer(list(texts))
+        return self.tokenizer(list(texts), context_length=self.context_length - self.prompt.num_tokens)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        if self.prompt is not None:
+            return self._encode_prompted(tokens)
         return self.text(tokens) if self._custom else self.text.encode_text(tokens)
 
-    def lock_tower(self, unlocked_layers: int = 0, freeze_layer_norm: bool = True) -> None:
-        """open_clip's text lock (``lock_text_tower``): all but the last ``unlocked_layers``."""
+    def prompted_embeddings(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[B, context_length, width] input of the transformer before positional embeddings:
+        start token, the N context vectors, the caption's tokens."""
+        text = self.text
+        return self.prompt.insert(text.token_embedding(tokens).to(text.transformer.get_cast_dtype()))
+
+    def _encode_prompted(self, tokens: torch.Tensor) -> torch.Tensor:
+        # open_clip's encode_text with the context inserted; pooling sees ids shifted by N
+        text = self.text
+        x = self.prompted_embeddings(tokens)
+        length = x.shape[1]
+        x = x + text.positional_embedding[:length].to(x.dtype)
+        mask = text.attn_mask[:length, :length] if text.attn_mask is not None else None
+        x = text.ln_final(text.transformer(x, attn_mask=mask))
+        pool_type = getattr(text, "text_pool_type", getattr(text, "pool_type", "argmax"))
+        eos = getattr(text, "text_eos_id", getattr(text, "eos_id", None))
+        x = text_global_pool(x, self.prompt.extend_ids(tokens), pool_type, eos_token_id=eos)
+        projection = text.text_projection
+        if projection is None:
+            return x
+        return projection(x) if isinstance(projection, nn.Linear) else x @ projection
+
+    def lock_tower(self) -> None:
+        """Called by the engine to lock this tower: open_clip's text lock (``lock_text_tower``),
+        all but the last ``unlocked_layers`` it was built with; learnable prompts stay trainable."""
+        self.requires_grad_(False)
         if self._custom:
-            self.text.lock(unlocked_layers, freeze_layer_norm)
+            self.text.lock(self.unlocked_layers, True)
         else:
             from open_clip.transformer import lock_text_tower
-            lock_text_tower(self.text, unlocked_layers)
+            lock_text_tower(self.text, self.unlocked_layers)
+        if self.prompt is not None:
+            self.prompt.requires_grad_(True)
