@@ -5,6 +5,7 @@ root folder) — never another exception."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 import vlkd_core
 from vlkd_core import testing
@@ -32,7 +33,41 @@ def build_or_refuse(build):
 @pytest.mark.parametrize("name", names("losses"))
 def test_every_loss(name):
     options = example("losses", name)
-    testing.check_loss(lambda: vlkd_core.build_loss(name, **options), name=name)
+    # check_loss hands its width to both sides, as the engine hands the towers' widths
+    testing.check_loss(lambda **widths: vlkd_core.build_loss(name, widths=widths, **options), name=name)
+
+
+class _Centred(torch.nn.Module):
+    """A tiny stateful loss: MSE to the teacher minus a running centre of width teacher_dim
+    (or, with ``lazy``, a centre allocated at the first call, which the kit must refuse)."""
+
+    needs = vlkd_core.LossNeeds(teacher=True)
+
+    def __init__(self, teacher_dim: int = 0, lazy: bool = False):
+        super().__init__()
+        self.register_buffer("center", torch.zeros(1, 0 if lazy else teacher_dim))
+
+    def forward(self, student, teacher):
+        if self.center.shape[1] == 0:
+            self.center = torch.zeros(1, teacher.shape[1])
+        loss = (student - (teacher.detach() - self.center)).square().mean()
+        self.center = 0.9 * self.center + 0.1 * teacher.detach().mean(0, keepdim=True)
+        return loss
+
+
+def test_check_loss_gives_its_width_to_a_maker_that_takes_it():
+    seen = []
+
+    def make(teacher_dim):
+        seen.append(teacher_dim)
+        return _Centred(teacher_dim)
+    testing.check_loss(make, dim=12)
+    assert seen and set(seen) == {12}
+
+
+def test_check_loss_refuses_state_allocated_at_the_first_call():
+    with pytest.raises(AssertionError, match="allocate it at its final shape"):
+        testing.check_loss(lambda: _Centred(lazy=True), dim=12)
 
 
 @pytest.mark.parametrize("name", names("heads"))

@@ -3,6 +3,8 @@
     from vlkd_core.testing import check_loss
     def test_my_loss():
         check_loss(lambda: MyLoss(temperature=0.1))
+        check_loss("my-loss")                     # a registered name, built by vlkd_core.build_loss
+        check_loss(lambda teacher_dim: MyQueueLoss(teacher_dim=teacher_dim, queue_size=64))
 
 The project runs the same checks over every registered component, so a component is tested the
 moment it registers.
@@ -10,11 +12,13 @@ moment it registers.
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
+from .api import LOSS_WIDTHS, build_loss
 from .contracts import loss_needs, loss_value
 
 Maker = Callable[[], nn.Module]
@@ -36,12 +40,47 @@ def _scalar(output: Any, who: str) -> torch.Tensor:
     return value
 
 
-def check_loss(loss: nn.Module | Maker, dim: int = 32, batch: int = 8, seed: int = 0,
-               name: str = "loss") -> None:
+def _loss_maker(loss: nn.Module | Maker | str, dim: int, options: dict[str, Any]) -> Maker:
+    """A zero-argument maker; widths (``student_dim``/``teacher_dim`` = ``dim``) go to a
+    registered name and to a maker that takes them (by name or ``**kwargs``)."""
+    widths = {k: dim for k in LOSS_WIDTHS}
+    if isinstance(loss, str):
+        return lambda: build_loss(loss, widths=widths, **options)
+    if isinstance(loss, nn.Module):
+        return _maker(loss)
+    try:
+        params = inspect.signature(loss).parameters
+    except (TypeError, ValueError):
+        return loss
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return lambda: loss(**widths)
+    return lambda: loss(**{k: v for k, v in widths.items() if k in params})
+
+
+def _check_fixed_state_shapes(fresh: nn.Module, used: nn.Module, name: str) -> None:
+    """State is allocated at its final shape in ``__init__``, so a fresh loss loads a checkpoint
+    with torch's own checks (no lazy buffers)."""
+    before = {k: tuple(v.shape) for k, v in fresh.state_dict().items()}
+    after = {k: tuple(v.shape) for k, v in used.state_dict().items()}
+    assert set(before) == set(after), f"{name}: state keys change on the first call ({sorted(before)} -> {sorted(after)})"
+    for key, shape in after.items():
+        assert before[key] == shape, (f"{name}: state '{key}' is {before[key]} before the first call and "
+                                      f"{shape} after; allocate it at its final shape in __init__ "
+                                      "(declare student_dim/teacher_dim to receive the widths)")
+
+
+def check_loss(loss: nn.Module | Maker | str, dim: int = 32, batch: int = 8, seed: int = 0,
+               name: str | None = None, options: dict[str, Any] | None = None) -> None:
     """Scalar finite value; gradient reaches the student (and the teacher only for symmetric
-    losses); deterministic; works without torch.distributed; state_dict round-trips so a
-    restored loss gives the identical next value after a state update."""
-    make = _maker(loss)
+    losses); deterministic; works without torch.distributed; state keeps its shape from
+    construction; state_dict round-trips so a restored loss gives the identical next value after
+    a state update.
+
+    ``loss`` is a module, a maker, or a registered name (built with ``options``). A name, or a
+    maker taking ``student_dim``/``teacher_dim`` (or ``**kwargs``), receives ``dim`` for both
+    widths, as the engine passes the widths it will call the loss with."""
+    name = name or (loss if isinstance(loss, str) else "loss")
+    make = _loss_maker(loss, dim, dict(options or {}))
     gen = torch.Generator().manual_seed(seed)
     first = make()
     needs = loss_needs(first)
@@ -49,6 +88,7 @@ def check_loss(loss: nn.Module | Maker, dim: int = 32, batch: int = 8, seed: int
     t = torch.randn(batch, dim, generator=gen, requires_grad=True)
     value = _scalar(first(s, t), name)
     value.backward()
+    _check_fixed_state_shapes(make(), first, name)
     assert s.grad is not None and torch.isfinite(s.grad).all(), f"{name}: no finite gradient to student"
     assert s.grad.abs().sum() > 0, f"{name}: gradient to the student is zero"
     if needs.symmetric:
