@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -161,3 +162,165 @@ def test_register_module_in_process():
     assert info.status == "ok" and info.registered == {"heads": ["local-linear"]}
     assert vlkd_core.build_head("local-linear", in_dim=3, out_dim=2).output_dim == 2
     vlkd_core.reset_plugin_manager()
+
+
+# --- typed registration metadata ------------------------------------------------------------
+
+TYPO = """
+    from vlkd_core import hookimpl
+
+    @hookimpl
+    def vlkd_register_heads(register):
+        register("typo-head", "vlkd_core.heads:LinearHead", description="registered first")
+
+    @hookimpl
+    def vlkd_register_backbones(register):
+        register("typo-family", "vlkd_core.toy:build_toy_backbone", models=["tiny"],
+                 model_pattern=["hub:*"])   # model_patterns, misspelt
+"""
+BARE_STRING = """
+    from vlkd_core import hookimpl
+
+    @hookimpl
+    def vlkd_register_backbones(register):
+        register("glob-family", "vlkd_core.toy:build_toy_backbone", model_patterns="hub:*")
+"""
+TYPED = """
+    from vlkd_core import hookimpl
+
+    @hookimpl
+    def vlkd_register_backbones(register):
+        register("typed-family", "vlkd_core.toy:build_toy_backbone", models=["tiny"],
+                 model_patterns=["hub:*"], example={"model": "tiny"}, description="typed")
+"""
+
+
+@pytest.fixture
+def metadata_plugins(plugin_env):
+    plugin_env("vlkd-typo", "typo_plugin", "typo", TYPO)
+    plugin_env("vlkd-bare", "bare_plugin", "bare", BARE_STRING)
+    plugin_env("vlkd-typed", "typed_plugin", "typed", TYPED)
+    plugin_env("vlkd-good", "good_plugin", "good", GOOD)
+    return vlkd_core.reset_plugin_manager()
+
+
+def test_unknown_metadata_key_breaks_the_plugin_with_a_one_line_message(metadata_plugins):
+    info = metadata_plugins.plugins["typo"]
+    assert info.status == "broken"
+    assert info.error.startswith("plugin 'typo', backbone 'typo-family': unknown metadata "
+                                 "'model_pattern'; did you mean model_patterns?"), info.error
+    assert "\n" not in info.error
+    # all-or-nothing: the head it registered before the bad call is gone, other plugins work
+    assert "typo-head" not in [c.name for c in vlkd_core.list_components("heads")]
+    assert "typo-family" not in [c.name for c in vlkd_core.list_components("backbones")]
+    assert metadata_plugins.plugins["good"].status == "ok"
+    assert vlkd_core.build_loss("good-l1") is not None
+
+
+def test_metadata_of_the_wrong_shape_breaks_the_plugin(metadata_plugins):
+    info = metadata_plugins.plugins["bare"]
+    assert info.status == "broken"
+    assert info.error == ("plugin 'bare', backbone 'glob-family': metadata 'model_patterns' must be "
+                          "a list of str, not str")
+
+
+def test_cli_lists_the_plugin_broken_by_a_metadata_typo(metadata_plugins):
+    rows = {row["plugin"]: row for row in json.loads(runner.invoke(app, ["plugins", "list", "--json"]).stdout)}
+    assert rows["typo"]["status"] == "broken" and rows["typo"]["registers"] == {}
+    assert "'model_pattern'" in rows["typo"]["error"]
+    table = runner.invoke(app, ["plugins", "list"], terminal_width=250)
+    assert table.exit_code == 0
+    compact = re.sub(r"[\s│]", "", table.stdout)  # the status cell may wrap over several lines
+    assert "broken" in compact and "unknownmetadata'model_pattern';didyoumeanmodel_patterns?" in compact
+
+
+def test_metadata_is_typed_and_used(metadata_plugins):
+    comp = vlkd_core.get_component("backbones", "typed-family")
+    assert comp.info.model_patterns == ("hub:*",) and comp.info.description == "typed"
+    assert comp.accepts_model("hub:org/repo") and comp.accepts_model("tiny")
+    assert not comp.accepts_model("small")
+    assert dict(comp.metadata) == {"description": "typed", "models": ["tiny"],
+                                   "model_patterns": ("hub:*",), "example": {"model": "tiny"}}
+    with pytest.raises(TypeError):
+        comp.metadata["description"] = "changed"  # a read-only view
+
+
+# --- kinds declared once --------------------------------------------------------------------
+
+def test_kinds_are_declared_once_and_everything_follows():
+    from vlkd_cli.plugins_cmd import KIND_CHOICES, template_dir
+    from vlkd_core import hookspecs
+    from vlkd_core.kinds import KIND_TABLE, KINDS, SINGULAR
+    from vlkd_core.registry import normalize_kind
+    pm = vlkd_core.reset_plugin_manager(entry_points=False)
+    spec_hooks = {name for name in vars(hookspecs)
+                  if name.startswith("vlkd_register_") and pm.pm.parse_hookspec_opts(hookspecs, name)}
+    assert spec_hooks == {kind.hook for kind in KIND_TABLE}
+    assert tuple(pm.registries) == KINDS
+    assert KIND_CHOICES == list(SINGULAR.values())
+    template = json.loads((template_dir() / "cookiecutter.json").read_text())
+    assert sorted(template["kind"]) == sorted(KIND_CHOICES)  # `plugins new --kind` renders each
+    for kind in KIND_TABLE:
+        assert normalize_kind(kind.singular) == normalize_kind(kind.plural) == kind.plural
+        message = str(vlkd_core.UnknownComponentError(kind.singular, "zzz", []))
+        assert message == f"unknown {kind.singular} 'zzz' (see `vlkd components list {kind.plural}`)"
+        listed = runner.invoke(app, ["components", "list", kind.singular, "--json"])
+        assert listed.exit_code == 0, listed.output
+        assert {row["kind"] for row in json.loads(listed.stdout)} <= {kind.plural}
+    vlkd_core.reset_plugin_manager()
+
+
+# --- hooks found through pluggy's public API --------------------------------------------------
+
+LIFECYCLE = """
+    from vlkd_core import hookimpl
+
+    @hookimpl
+    def vlkd_on_step_end(run, step, metrics):
+        pass
+
+    @hookimpl
+    def vlkd_on_checkpoint(run, path):
+        pass
+
+    @hookimpl
+    def vlkd_register_heads(register):
+        register("lifecycle-head", "vlkd_core.heads:LinearHead")
+"""
+HOOK_TYPO = """
+    from vlkd_core import hookimpl
+
+    @hookimpl
+    def vlkd_on_step_ends(run, step, metrics):   # vlkd_on_step_end, misspelt: never called
+        pass
+
+    @hookimpl(optionalhook=True)
+    def vlkd_on_future_event(run):               # a newer vlkd's hook, declared optional
+        pass
+"""
+
+
+def test_plugin_with_lifecycle_hooks_is_listed_with_them(plugin_env):
+    plugin_env("vlkd-lifecycle", "lifecycle_plugin", "lifecycle", LIFECYCLE)
+    plugin_env("vlkd-hook-typo", "hook_typo_plugin", "hook-typo", HOOK_TYPO)
+    pm = vlkd_core.reset_plugin_manager()
+    info = pm.plugins["lifecycle"]
+    assert info.status == "ok"
+    assert info.registered == {"heads": ["lifecycle-head"], "hooks": ["on_checkpoint", "on_step_end"]}
+    callers = {impl.plugin_name for impl in pm.hook.vlkd_on_checkpoint.get_hookimpls()}
+    assert "lifecycle" in callers
+    typo = pm.plugins["hook-typo"]
+    assert typo.status == "broken"
+    assert typo.error.startswith("plugin 'hook-typo' implements unknown hook 'vlkd_on_step_ends'; "
+                                 "did you mean vlkd_on_step_end"), typo.error
+    result = runner.invoke(app, ["plugins", "show", "lifecycle", "--json"])
+    assert json.loads(result.stdout)["registers"]["hooks"] == ["on_checkpoint", "on_step_end"]
+
+
+def test_disabled_plugin_still_names_what_it_would_provide(plugin_env):
+    plugin_env("vlkd-lifecycle", "lifecycle_plugin", "lifecycle", LIFECYCLE)
+    vlkd_core.reset_plugin_manager(disable=["lifecycle"])
+    with pytest.raises(vlkd_core.UnknownComponentError, match="provided by plugin lifecycle, which is disabled"):
+        vlkd_core.build_head("lifecycle-head", in_dim=2, out_dim=2)
+    with pytest.raises(vlkd_core.UnknownComponentError, match="did you mean mlp"):
+        vlkd_core.build_head("mpl", in_dim=2, out_dim=2)

@@ -8,17 +8,18 @@ from rich.table import Table
 
 from .common import console, handle_errors, print_json
 
-app = typer.Typer(help="List and describe registered backbones, heads, losses, datasets, evaluators.",
-                  no_args_is_help=True)
+from vlkd_core.kinds import KINDS, SINGULAR
+
+app = typer.Typer(help=f"List and describe registered {', '.join(KINDS)}.", no_args_is_help=True)
 
 
 @app.command("list")
 @handle_errors
-def list_cmd(kind: Optional[str] = typer.Argument(None, help="backbones|heads|losses|datasets|evaluators"),
+def list_cmd(kind: Optional[str] = typer.Argument(None, help="|".join(KINDS)),
              as_json: bool = typer.Option(False, "--json")):
     """Registered components (all kinds, or one). Backbone families show how many models they offer."""
     from vlkd_core import get_component, list_components
-    from vlkd_core.registry import KINDS, normalize_kind
+    from vlkd_core.registry import normalize_kind
     kinds = [normalize_kind(kind)] if kind else list(KINDS)
     rows = []
     for k in kinds:
@@ -46,31 +47,16 @@ def list_cmd(kind: Optional[str] = typer.Argument(None, help="backbones|heads|lo
 
 @app.command("show")
 @handle_errors
-def show_cmd(kind: str = typer.Argument(..., help="backbone|head|loss|dataset|evaluator"),
+def show_cmd(kind: str = typer.Argument(..., help="|".join(SINGULAR.values())),
              name: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")):
-    """A component's description, options with defaults, formula and paper reference."""
-    from vlkd_core import factory_options, get_component
+    """A component's description, options with defaults (inherited ones too), formula and paper."""
+    from vlkd_core import get_component
     comp = get_component(kind, name)
-    factory = comp.resolve()
-    options = {k: (None if v is inspect.Parameter.empty else v) for k, v in factory_options(comp).items()}
-    required = [k for k, v in factory_options(comp).items() if v is inspect.Parameter.empty]
-    info = {
-        "kind": comp.kind, "name": comp.name, "plugin": comp.plugin,
-        "distribution": comp.distribution, "version": comp.version,
-        "description": (inspect.getdoc(factory) or comp.description or "").strip(),
-        "formula": comp.metadata.get("formula") or getattr(factory, "formula", ""),
-        "paper": comp.metadata.get("paper") or getattr(factory, "paper", ""),
-        "options": options, "required": required,
-    }
-    if comp.metadata.get("evals"):
-        info["evals"] = list(comp.metadata["evals"])  # what a run training on this data evaluates
-    needs = getattr(factory, "needs", None)
-    if needs is not None:
-        info["needs"] = {k: getattr(needs, k) for k in needs.__dataclass_fields__}
+    info = _show_info(comp)
     if as_json:
         print_json(info)
         return
-    table = Table(show_header=False, title=f"{comp.kind[:-1] if comp.kind != 'losses' else 'loss'} {name}")
+    table = Table(show_header=False, title=f"{SINGULAR[comp.kind]} {name}")
     for key in ("plugin", "distribution", "version", "description", "formula", "paper"):
         if info[key]:
             table.add_row(key, escape(str(info[key])))  # docstrings hold [B, D]: not markup
@@ -80,8 +66,32 @@ def show_cmd(kind: str = typer.Argument(..., help="backbone|head|loss|dataset|ev
         table.add_row("default --eval", escape("\n".join(info["evals"])))
     console.print(table)
     opts = Table(title="options")
-    opts.add_column("option")
-    opts.add_column("default")
-    for key, value in options.items():
-        opts.add_row(key, "[red]required[/]" if key in required else repr(value))
+    for column in ("option", "default", "declared by"):
+        opts.add_column(column)
+    for key, value in info["options"].items():
+        default = "[red]required[/]" if key in info["required"] else escape(repr(value))
+        opts.add_row(key, default, info["declared_by"][key])
     console.print(opts)
+
+
+def _show_info(comp) -> dict:
+    """Everything `show` prints, as plain data (also the --json output)."""
+    from vlkd_core.describe import options, plain_text
+    factory = comp.resolve()
+    found = options(factory)
+    info = {
+        "kind": comp.kind, "name": comp.name, "plugin": comp.plugin,
+        "distribution": comp.distribution, "version": comp.version,
+        "description": plain_text(inspect.getdoc(factory) or comp.description or ""),
+        "formula": comp.info.formula or getattr(factory, "formula", ""),
+        "paper": comp.info.paper or getattr(factory, "paper", ""),
+        "options": {o.name: None if o.required else o.default for o in found},
+        "required": [o.name for o in found if o.required],
+        "declared_by": {o.name: o.declared_by for o in found},
+    }
+    if comp.info.evals:
+        info["evals"] = list(comp.info.evals)  # what a run training on this data evaluates
+    needs = getattr(factory, "needs", None)
+    if needs is not None:
+        info["needs"] = {k: getattr(needs, k) for k in needs.__dataclass_fields__}
+    return info

@@ -5,11 +5,13 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from vlkd_core.kinds import SINGULAR
+
 from .common import console, fail, handle_errors, print_json
 
 app = typer.Typer(help="List, inspect and create vlkd plugins.", no_args_is_help=True)
 
-KIND_CHOICES = ["loss", "backbone", "head", "dataset", "evaluator"]
+KIND_CHOICES = list(SINGULAR.values())  # the template renders one example component of each kind
 STATUS_STYLE = {"ok": "green", "broken": "bold red", "disabled": "dim"}
 
 

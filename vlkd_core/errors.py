@@ -4,6 +4,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from .kinds import PLURAL
+
 
 class VlkdError(Exception):
     """Base class: a one-line message naming the flag, file, row or plugin at fault."""
@@ -15,9 +17,6 @@ class UsageError(VlkdError):
     """Bad names, specs, options or combinations (exit code 2, like click/argparse)."""
 
     exit_code = 2
-
-
-LISTED_KINDS = ("backbone", "head", "loss", "dataset", "evaluator")
 
 
 class UnknownComponentError(UsageError, KeyError):
@@ -32,7 +31,7 @@ class UnknownComponentError(UsageError, KeyError):
         hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
         place = f" in {where}" if where else ""
         see = {"plugin": "vlkd plugins list", "model": "vlkd components list backbones"}.get(
-            kind, (f"vlkd components list {kind}es" if kind == "loss" else f"vlkd components list {kind}s") if kind in LISTED_KINDS else "")
+            kind, f"vlkd components list {PLURAL[kind]}" if kind in PLURAL else "")
         super().__init__(f"unknown {kind} '{name}'{place}{hint}" + (f" (see `{see}`)" if see else ""))
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message

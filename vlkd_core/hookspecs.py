@@ -16,13 +16,16 @@ hookimpl = pluggy.HookimplMarker("vlkd")
 
 
 class Register(Protocol):
-    """The callback handed to every registration hook.
+    """The callback handed to every registration hook: ``register(name, factory, **metadata)``.
 
     ``factory`` is a callable or a lazy ``"module:attr"`` import string (preferred: listing
-    plugins then never imports torch-heavy code). Metadata keywords understood by the core:
-    ``description`` (one line), ``models`` (backbone families: a zero-argument callable
-    returning the model names, or None when any name is accepted), ``example`` (a dict of
-    keyword arguments that builds a tiny instance offline, used by the contract tests).
+    plugins then never imports torch-heavy code). The metadata keywords are the fields of
+    :class:`vlkd_core.component_info.ComponentInfo` (``description``, ``models``,
+    ``model_patterns``, ``example``, ``evals``, ``formula``, ``paper``), checked at
+    registration: an unknown keyword or a value of the wrong shape marks the plugin broken
+    (nothing it registered is kept) with a one-line error naming the plugin, the component and
+    the keyword. Registering the same name twice with the same factory is a no-op; another
+    plugin's name is a collision.
     """
 
     def __call__(self, name: str, factory: Any, **metadata: Any) -> None: ...

@@ -1,8 +1,10 @@
 """The plugin manager: builtins and entry-point plugins, each registered through the same hooks.
 
 Registration hooks are called plugin by plugin (not as one pluggy broadcast) so that every
-component is attributed to its plugin and distribution, and a plugin that raises or collides is
-recorded as broken and rolled back while every other plugin keeps working.
+component is attributed to its plugin and distribution, and a plugin that raises, collides or
+passes unknown metadata is recorded as broken and rolled back while every other plugin keeps
+working. Which hooks a plugin implements is read through pluggy's public API
+(``get_hookcallers`` / ``get_hookimpls``, ``parse_hookimpl_opts`` for disabled plugins).
 """
 from __future__ import annotations
 
@@ -17,8 +19,10 @@ from typing import Any, Iterable
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError
-from .registry import KINDS, Component, Registry
+from .component_info import ComponentInfo
+from .errors import PluginError, VlkdError, suggest
+from .kinds import KIND_TABLE, KINDS, REGISTRATION_HOOKS, Kind
+from .registry import Component, Registry
 
 ENTRY_POINT_GROUP = "vlkd"
 DISABLE_ENV = "VLKD_DISABLE_PLUGINS"
@@ -49,6 +53,8 @@ class PluginInfo:
 
 
 def _last_line(exc: BaseException) -> str:
+    if isinstance(exc, VlkdError):  # already a one-line message naming the plugin
+        return str(exc)
     lines = traceback.format_exception_only(type(exc), exc)
     return lines[-1].strip() if lines else repr(exc)
 
@@ -103,19 +109,23 @@ class VlkdPluginManager:
         messages only: the plugin is imported, asked what it registers, and left unregistered)."""
         for plugin, load in self._disabled_loaders.items():
             if plugin not in self._disabled_provides:
-                provides: dict[str, set[str]] = {}
-                try:
-                    module = load()
-                    for k in KINDS:
-                        hook = getattr(module, f"vlkd_register_{k}", None)
-                        if hook is not None and hasattr(hook, "vlkd_impl"):
-                            hook(register=lambda n, f, _k=k, **meta: provides.setdefault(_k, set()).add(n))
-                except Exception:  # noqa: BLE001 -- a hint only; a broken plugin just gives none
-                    pass
-                self._disabled_provides[plugin] = provides
+                self._disabled_provides[plugin] = self._provides(load)
             if name in self._disabled_provides[plugin].get(kind, set()):
                 return plugin
         return None
+
+    def _provides(self, load: Any) -> dict[str, set[str]]:
+        """Kind -> names a plugin that is not registered in pluggy would register."""
+        provides: dict[str, set[str]] = {}
+        try:
+            module = load()
+            for kind in KIND_TABLE:  # parse_hookimpl_opts: is it a @hookimpl (pluggy's check)
+                if hasattr(module, kind.hook) and self.pm.parse_hookimpl_opts(module, kind.hook):
+                    getattr(module, kind.hook)(register=lambda n, f, _k=kind.plural, **meta:
+                                               provides.setdefault(_k, set()).add(n))
+        except Exception:  # noqa: BLE001 -- a hint only; a broken plugin just gives none
+            pass
+        return provides
 
     # -- loading -------------------------------------------------------------------------------
     def _add(self, info: PluginInfo, load) -> None:
@@ -160,24 +170,19 @@ class VlkdPluginManager:
             if info.status == "ok":
                 self._register_plugin_components(info, self.pm.get_plugin(name))
 
+    def _hookimpls(self, plugin: Any) -> dict[str, pluggy.HookImpl]:
+        """Hook name -> this plugin's implementation."""
+        return {caller.name: impl for caller in self.pm.get_hookcallers(plugin) or ()
+                for impl in caller.get_hookimpls() if impl.plugin is plugin}
+
     def _register_plugin_components(self, info: PluginInfo, plugin: Any) -> None:
+        impls = self._hookimpls(plugin)
         added: list[Component] = []
         try:
-            for kind in KINDS:
-                hook = getattr(plugin, f"vlkd_register_{kind}", None)
-                if hook is None or not hasattr(hook, "vlkd_impl"):
-                    continue
-
-                def register(name: str, factory: Any, _kind: str = kind, **meta: Any) -> None:
-                    if not isinstance(name, str) or not name:
-                        raise PluginError(f"plugin '{info.name}' registered a {_kind} with an "
-                                          f"invalid name {name!r}")
-                    comp = Component(_kind, name, factory, info.name, info.distribution,
-                                     info.version, meta)
-                    if self.registries[_kind].add(comp):
-                        added.append(comp)
-
-                hook(register=register)
+            _check_hook_names(info.name, impls, self.pm)
+            for kind in KIND_TABLE:
+                if kind.hook in impls:
+                    impls[kind.hook].function(register=self._registrar(info, kind, added))
         except Exception as exc:
             for comp in added:  # all-or-nothing per plugin
                 self.registries[comp.kind].remove(comp.name)
@@ -186,10 +191,23 @@ class VlkdPluginManager:
             return
         for comp in added:
             info.registered.setdefault(comp.kind, []).append(comp.name)
-        hooks = sorted(getattr(plugin, n).__name__.removeprefix("vlkd_") for n in dir(plugin)
-                       if n.startswith("vlkd_on_") and hasattr(getattr(plugin, n), "vlkd_impl"))
+        hooks = sorted(name.removeprefix("vlkd_") for name in impls if name not in REGISTRATION_HOOKS)
         if hooks:
             info.registered["hooks"] = hooks
+
+    def _registrar(self, info: PluginInfo, kind: Kind, added: list[Component]):
+        """The ``register`` callback handed to one plugin's hook for one kind."""
+        def register(name: str, factory: Any, **metadata: Any) -> None:
+            if not isinstance(name, str) or not name:
+                raise PluginError(f"plugin '{info.name}' registered a {kind.singular} with an "
+                                  f"invalid name {name!r}")
+            details = ComponentInfo.from_keywords(
+                metadata, where=f"plugin '{info.name}', {kind.singular} '{name}'")
+            comp = Component(kind.plural, name, factory, info.name, info.distribution,
+                             info.version, details)
+            if self.registries[kind.plural].add(comp):
+                added.append(comp)
+        return register
 
     # -- queries ------------------------------------------------------------------------------
     def registry(self, kind: str) -> Registry:
@@ -198,6 +216,17 @@ class VlkdPluginManager:
     @property
     def hook(self):
         return self.pm.hook
+
+
+def _check_hook_names(plugin: str, impls: dict[str, pluggy.HookImpl], pm: pluggy.PluginManager) -> None:
+    """A misspelt hook (``vlkd_on_step_ends``) would never be called: an error, unless the
+    plugin marked it ``optionalhook=True`` (a hook of a newer vlkd)."""
+    specified = [name for name in vars(hookspecs) if pm.parse_hookspec_opts(hookspecs, name)]
+    for name, impl in impls.items():
+        if not getattr(pm.hook, name).has_spec() and not impl.optionalhook:
+            hint = suggest(name, specified)
+            raise PluginError(f"plugin '{plugin}' implements unknown hook '{name}'"
+                              + (f"; did you mean {', '.join(hint)}?" if hint else ""))
 
 
 _manager: VlkdPluginManager | None = None

@@ -3,21 +3,23 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
+from .component_info import ComponentInfo
 from .errors import ComponentCollisionError, UnknownComponentError
+from .kinds import KIND_TABLE, KINDS, SINGULAR, Kind
 
-KINDS = ("backbones", "heads", "losses", "datasets", "evaluators")
-SINGULAR = {"backbones": "backbone", "heads": "head", "losses": "loss", "datasets": "dataset",
-            "evaluators": "evaluator"}
+__all__ = ["KIND_TABLE", "KINDS", "SINGULAR", "Kind", "Component", "ComponentInfo", "Registry",
+           "normalize_kind"]
 
 
 def normalize_kind(kind: str) -> str:
     """Accept 'loss', 'losses', 'Backbone', ... and return the plural registry name."""
     k = kind.lower().strip()
-    for plural, singular in SINGULAR.items():
-        if k in (plural, singular):
-            return plural
+    for entry in KIND_TABLE:
+        if k in (entry.plural, entry.singular):
+            return entry.plural
     raise UnknownComponentError("kind", kind, KINDS)
 
 
@@ -29,7 +31,12 @@ class Component:
     plugin: str
     distribution: str
     version: str
-    metadata: dict[str, Any] = field(default_factory=dict)
+    info: ComponentInfo = field(default_factory=ComponentInfo)
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        """Read-only view of the metadata the plugin passed (prefer the typed ``info``)."""
+        return MappingProxyType(self.info.given())
 
     def resolve(self) -> Callable[..., Any]:
         """The factory, importing it on first use when registered as a string."""
@@ -43,16 +50,15 @@ class Component:
 
     @property
     def description(self) -> str:
-        text = self.metadata.get("description")
-        if text:
-            return text
+        if self.info.description:
+            return self.info.description
         factory = self.factory
         doc = getattr(factory, "__doc__", None) if not isinstance(factory, str) else None
         return (doc or "").strip().splitlines()[0] if doc else ""
 
     def models(self) -> list[str] | None:
         """Backbone families: the names this family offers (None = open-ended, e.g. HF hub ids)."""
-        models = self.metadata.get("models")
+        models = self.info.models
         if models is None:
             return None
         if isinstance(models, str):
@@ -64,7 +70,7 @@ class Component:
         """Whether ``name`` is one of :meth:`models`, or matches a ``model_patterns`` glob (for
         open-ended names such as open_clip's ``hf-hub:org/repo`` and ``local-dir:/path``)."""
         from fnmatch import fnmatchcase
-        if any(fnmatchcase(name, pattern) for pattern in self.metadata.get("model_patterns", ())):
+        if any(fnmatchcase(name, pattern) for pattern in self.info.model_patterns):
             return True
         models = self.models()
         return models is None or name in models
