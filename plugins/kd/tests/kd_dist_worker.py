@@ -26,7 +26,7 @@ def run_steps() -> dict:
     n = GLOBAL_BATCH // w
     out: dict = {}
     for name, options in LOSSES.items():
-        loss = vlkd_core.build_loss(name, **options)
+        loss = vlkd_core.build_loss(name, widths={"student_dim": DIM, "teacher_dim": DIM}, **options)
         values, grads = [], []
         for step in range(STEPS):
             s, t = global_batch(step)

@@ -31,6 +31,12 @@ def value(out):
     return vlkd_core.loss_value(out)
 
 
+def build(name: str, student_dim: int = D, teacher_dim: int = D, **options):
+    """A loss built as the engine builds it: with the widths it will be called with."""
+    return vlkd_core.build_loss(name, widths={"student_dim": student_dim, "teacher_dim": teacher_dim},
+                                **options)
+
+
 def run_plugin(loss, s, t):
     s = s.detach().clone().requires_grad_(True)
     v = value(loss(s, t))
@@ -89,7 +95,7 @@ def test_rkd_accepts_different_widths():
 
 def test_seed_matches_formula_fresh_and_after_enqueue():
     q = 7  # not a multiple of the batch
-    loss = vlkd_core.build_loss("seed", queue_size=q)
+    loss = build("seed", queue_size=q)
     queue, ptr = initial_queue(q, D), 0
     for step in range(3):  # the third call wraps around
         s, t = inputs(10 + step)
@@ -100,14 +106,14 @@ def test_seed_matches_formula_fresh_and_after_enqueue():
 
 def test_seed_temperatures_are_used():
     s, t = inputs(4)
-    loss = vlkd_core.build_loss("seed", queue_size=16, student_temp=0.2, teacher_temp=0.05)
+    loss = build("seed", queue_size=16, student_temp=0.2, teacher_temp=0.05)
     assert_same(run_plugin(loss, s, t),
                 run_reference(ref_seed, s, t, initial_queue(16, D), 0.2, 0.05))
 
 
 def test_compress_1q_matches_formula_fresh_and_after_enqueue():
     q = 10
-    loss = vlkd_core.build_loss("compress-1q", queue_size=q, temperature=0.1)
+    loss = build("compress-1q", queue_size=q, temperature=0.1)
     queue, ptr = initial_queue(q, D), 0
     for step in range(3):
         s, t = inputs(20 + step)
@@ -120,7 +126,7 @@ def test_compress_1q_matches_formula_fresh_and_after_enqueue():
 
 def test_compress_2q_matches_formula_fresh_and_after_enqueue():
     q = 9
-    loss = vlkd_core.build_loss("compress-2q", queue_size=q)
+    loss = build("compress-2q", queue_size=q)
     q_t, q_s, ptr = initial_queue(q, D), initial_queue(q, D), 0
     for step in range(3):
         s, t = inputs(30 + step)
@@ -134,15 +140,17 @@ def test_compress_2q_matches_formula_fresh_and_after_enqueue():
 
 
 def test_compress_2q_student_queue_may_have_its_own_width():
-    loss = vlkd_core.build_loss("compress-2q", queue_size=8)
+    loss = build("compress-2q", student_dim=3, teacher_dim=6, queue_size=8)
+    assert loss.student_queue.shape == (8, 3) and loss.teacher_queue.shape == (8, 6)
     s, t = torch.randn(4, 3, requires_grad=True), torch.randn(4, 6)
     value(loss(s, t)).backward()
     assert loss.student_queue.shape == (8, 3) and loss.teacher_queue.shape == (8, 6)
+    assert torch.allclose(loss.teacher_queue[4:], initial_queue(8, 6)[4:])  # untouched rows
 
 
 @pytest.mark.parametrize("q, batches", [(5, [3, 3, 3]), (4, [6]), (4, [4, 9, 1]), (1, [2, 1])])
 def test_queue_is_fifo_for_any_size(q, batches):
-    loss = vlkd_core.build_loss("seed", queue_size=q)
+    loss = build("seed", 3, 3, queue_size=q)
     queue, ptr = initial_queue(q, 3), 0
     for i, n in enumerate(batches):
         s, t = torch.randn(n, 3), torch.randn(n, 3)
@@ -153,7 +161,7 @@ def test_queue_is_fifo_for_any_size(q, batches):
 
 
 def test_eval_mode_does_not_update_the_queue():
-    loss = vlkd_core.build_loss("seed", queue_size=8)
+    loss = build("seed", queue_size=8)
     s, t = inputs(5)
     loss.eval()
     first = value(loss(s, t))
@@ -161,35 +169,69 @@ def test_eval_mode_does_not_update_the_queue():
     assert torch.equal(value(loss(s, t)), first)
 
 
-@pytest.mark.parametrize("name, buffers", [("seed", ["queue"]), ("compress-1q", ["queue"]),
-                                           ("compress-2q", ["teacher_queue", "student_queue"])])
+QUEUES = [("seed", {"queue": "teacher_dim"}), ("compress-1q", {"queue": "teacher_dim"}),
+          ("compress-2q", {"teacher_queue": "teacher_dim", "student_queue": "student_dim"})]
+
+
+@pytest.mark.parametrize("name, buffers", QUEUES)
+def test_fresh_queues_have_their_final_shape_and_seeded_rows(name, buffers):
+    widths = {"student_dim": 3, "teacher_dim": 4}
+    loss = build(name, **widths, queue_size=11)
+    assert set(loss.state_dict()) == set(buffers) | {"queue_ptr"}
+    for buffer, width in buffers.items():
+        assert torch.equal(getattr(loss, buffer), initial_queue(11, widths[width])), buffer
+    assert int(loss.queue_ptr) == 0
+
+
+@pytest.mark.parametrize("name, buffers", QUEUES)
 def test_state_dict_round_trip_into_a_fresh_loss(name, buffers):
-    used = vlkd_core.build_loss(name, queue_size=11)
+    used = build(name, queue_size=11)
     for step in range(2):
         used(*inputs(40 + step))
-    fresh = vlkd_core.build_loss(name, queue_size=11)
-    assert all(getattr(fresh, b).shape == (11, 0) for b in buffers)  # not allocated yet
+    fresh = build(name, queue_size=11)
     fresh.load_state_dict(used.state_dict())
-    s, t = inputs(50)
-    assert torch.equal(value(used(s, t)), value(fresh(s, t)))
     for key, tensor in used.state_dict().items():
         assert torch.equal(tensor, fresh.state_dict()[key]), key
-    assert set(used.state_dict()) == set(buffers) | {"queue_ptr"}
+    s, t = inputs(50)
+    assert torch.equal(value(used(s, t)), value(fresh(s, t)))
 
 
-def test_unused_loss_state_round_trips_too():
-    blank = vlkd_core.build_loss("seed", queue_size=4).state_dict()
-    used = vlkd_core.build_loss("seed", queue_size=4)
+def test_fresh_state_loaded_into_a_used_loss_starts_it_afresh():
+    blank = build("seed", queue_size=4).state_dict()
+    used = build("seed", queue_size=4)
     used(*inputs(6))
-    used.load_state_dict(blank)  # back to the placeholder: the next call starts afresh
-    assert used.queue.shape == (4, 0)
+    used.load_state_dict(blank)
+    assert torch.equal(used.queue, initial_queue(4, D)) and int(used.queue_ptr) == 0
+
+
+@pytest.mark.parametrize("name, buffers", QUEUES)
+def test_other_widths_are_refused_on_load(name, buffers):
+    saved = build(name, student_dim=D + 1, teacher_dim=D + 1, queue_size=4).state_dict()
+    with pytest.raises(RuntimeError, match=f"size mismatch for {next(iter(buffers))}"):
+        build(name, queue_size=4).load_state_dict(saved)
 
 
 def test_mismatched_queue_size_fails_on_load():
-    a, b = vlkd_core.build_loss("seed", queue_size=4), vlkd_core.build_loss("seed", queue_size=5)
+    a, b = build("seed", queue_size=4), build("seed", queue_size=5)
     a(*inputs(7))
     with pytest.raises(RuntimeError, match="queue"):
         b.load_state_dict(a.state_dict())
+
+
+@pytest.mark.parametrize("name, student_dim, teacher_dim", [("seed", D, D + 2), ("compress-1q", D, D + 2),
+                                                            ("compress-2q", D + 1, D), ("compress-2q", D, D + 1)])
+def test_features_of_another_width_are_a_one_line_usage_error(name, student_dim, teacher_dim):
+    loss = build(name, student_dim=student_dim, teacher_dim=teacher_dim, queue_size=4)
+    with pytest.raises(UsageError, match=f"loss '{name}': features are {D}-d") as err:
+        loss(*inputs(8))
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name, width", [("seed", "teacher_dim"), ("compress-1q", "teacher_dim"),
+                                         ("compress-2q", "student_dim")])
+def test_built_without_widths_is_a_usage_error(name, width):
+    with pytest.raises(UsageError, match=width):
+        vlkd_core.build_loss(name, queue_size=4)
 
 
 # --- options and errors -------------------------------------------------------------------------
@@ -198,7 +240,7 @@ def test_mismatched_queue_size_fails_on_load():
                                            ("compress-1q", {"temperature": -1.0})])
 def test_bad_options_are_usage_errors(name, options):
     with pytest.raises(UsageError):
-        vlkd_core.build_loss(name, **options)
+        build(name, **options)
 
 
 def test_width_mismatch_is_a_usage_error():
@@ -210,5 +252,5 @@ def test_teacher_gets_no_gradient():
     for name in ("simreg", "vicreg", "barlowtwins", "rkd", "seed", "compress-2q"):
         s, t = inputs(8)
         t.requires_grad_(True)
-        value(vlkd_core.build_loss(name, **({"queue_size": 8} if name in ("seed", "compress-2q") else {}))(s, t)).backward()
+        value(build(name, **({"queue_size": 8} if name in ("seed", "compress-2q") else {}))(s, t)).backward()
         assert t.grad is None, name

@@ -14,26 +14,16 @@ _PAPER = ("Abbasi Koohpayegani, Tejankar, Pirsiavash. CompRess: Self-Supervised 
           "Compressing Representations. NeurIPS 2020, arXiv:2010.14713")
 
 
-class CompRess2q(QueueMixin):
-    """CompRess-2q: KL(p_t ‖ p_s) (batch mean) where p_t = softmax(t̂ Q_tᵀ/T) over a queue of
-    past teacher features and p_s = softmax(ŝ Q_sᵀ/T) over the matching queue of past student
-    features; then t̂ and ŝ (gathered from all ranks, detached) are enqueued FIFO.
+class _CompRess(QueueMixin):
+    """The KL between the two similarity distributions; subclasses say which queues exist."""
 
-    Buffers: ``teacher_queue`` / ``student_queue`` [queue_size, D] and ``queue_ptr``. A new queue
-    holds random unit rows (fixed seed, the same rows in both queues when widths agree) until
-    real features replace them.
-    """
-
-    formula = "KL(softmax(t̂Q_tᵀ/T) ‖ softmax(ŝQ_sᵀ/T)); enqueue t̂→Q_t, ŝ→Q_s"
     paper = _PAPER
-    needs = LossNeeds(teacher=True, gathers=True, same_dim=False)
-    _name = "compress-2q"
     _teacher_queue, _student_queue = "teacher_queue", "student_queue"
 
-    def __init__(self, queue_size: int = 65536, temperature: float = 0.04):
+    def __init__(self, widths: dict[str, int], queue_size: int, temperature: float):
         super().__init__()
         self.temperature = positive(temperature, "temperature", self._name)
-        self._init_queues(tuple(dict.fromkeys((self._teacher_queue, self._student_queue))), queue_size)
+        self._init_queues(widths, queue_size)
 
     def _enqueue_batch(self, s: torch.Tensor, t: torch.Tensor) -> None:
         self._enqueue({"teacher_queue": all_gather_no_grad(t), "student_queue": all_gather_no_grad(s)})
@@ -52,16 +42,41 @@ class CompRess2q(QueueMixin):
         return loss
 
 
-class CompRess1q(CompRess2q):
+class CompRess2q(_CompRess):
+    """CompRess-2q: KL(p_t ‖ p_s) (batch mean) where p_t = softmax(t̂ Q_tᵀ/T) over a queue of
+    past teacher features and p_s = softmax(ŝ Q_sᵀ/T) over the matching queue of past student
+    features; then t̂ and ŝ (gathered from all ranks, detached) are enqueued FIFO.
+
+    Buffers: ``teacher_queue`` [queue_size, teacher_dim], ``student_queue``
+    [queue_size, student_dim] and ``queue_ptr``, allocated at construction (the widths come from
+    the engine, not from the user). A new queue holds random unit rows (fixed seed, the same rows
+    in both queues when widths agree) until real features replace them.
+    """
+
+    formula = "KL(softmax(t̂Q_tᵀ/T) ‖ softmax(ŝQ_sᵀ/T)); enqueue t̂→Q_t, ŝ→Q_s"
+    needs = LossNeeds(teacher=True, gathers=True, same_dim=False)
+    _name = "compress-2q"
+
+    def __init__(self, *, student_dim: int, teacher_dim: int, queue_size: int = 65536,
+                 temperature: float = 0.04):
+        super().__init__({"teacher_queue": teacher_dim, "student_queue": student_dim},
+                         queue_size, temperature)
+
+
+class CompRess1q(_CompRess):
     """CompRess-1q: KL(p_t ‖ p_s) (batch mean) with both distributions over one queue of past
     teacher features: p_t = softmax(t̂ Qᵀ/T), p_s = softmax(ŝ Qᵀ/T); then t̂ (gathered from all
-    ranks) is enqueued FIFO. Buffers: ``queue`` [queue_size, D] and ``queue_ptr``; a new queue
-    holds random unit rows (fixed seed) until real features replace them."""
+    ranks) is enqueued FIFO. Buffers: ``queue`` [queue_size, teacher_dim] and ``queue_ptr``,
+    allocated at construction; a new queue holds random unit rows (fixed seed) until real
+    features replace them."""
 
     formula = "KL(softmax(t̂Qᵀ/T) ‖ softmax(ŝQᵀ/T)); enqueue t̂"
     needs = LossNeeds(teacher=True, gathers=True)
     _name = "compress-1q"
     _teacher_queue = _student_queue = "queue"  # the student is scored on the teacher queue
+
+    def __init__(self, *, teacher_dim: int, queue_size: int = 65536, temperature: float = 0.04):
+        super().__init__({"queue": teacher_dim}, queue_size, temperature)
 
     def _enqueue_batch(self, s: torch.Tensor, t: torch.Tensor) -> None:
         self._enqueue({"queue": all_gather_no_grad(t)})

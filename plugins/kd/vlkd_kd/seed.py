@@ -17,7 +17,8 @@ class SEED(QueueMixin):
     logits_s = [ŝ·t̂, ŝQᵀ]/τ_s, p_t = softmax([1, t̂Qᵀ]/τ_t), loss = −mean Σ p_t log_softmax(logits_s);
     then t̂ (gathered from all ranks) is enqueued FIFO.
 
-    Buffers: ``queue`` [queue_size, D] and ``queue_ptr``. A new queue holds random unit rows
+    Buffers: ``queue`` [queue_size, teacher_dim] and ``queue_ptr``, allocated at construction
+    (``teacher_dim`` comes from the engine, not from the user). A new queue holds random unit rows
     (fixed seed, identical on every rank) until real teacher features replace them.
     """
 
@@ -25,13 +26,14 @@ class SEED(QueueMixin):
     paper = ("Fang, Wang, Wang, Zhang, Yang, Liu. SEED: Self-supervised Distillation for Visual "
              "Representation. ICLR 2021, arXiv:2101.04731")
     needs = LossNeeds(teacher=True, gathers=True)
+    _name = "seed"
 
-    def __init__(self, queue_size: int = 65536, student_temp: float = 0.07,
+    def __init__(self, *, teacher_dim: int, queue_size: int = 65536, student_temp: float = 0.07,
                  teacher_temp: float = 1e-4):
         super().__init__()
         self.student_temp = positive(student_temp, "student_temp", "seed")
         self.teacher_temp = positive(teacher_temp, "teacher_temp", "seed")
-        self._init_queues(("queue",), queue_size)
+        self._init_queues({"queue": teacher_dim}, queue_size)
 
     def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
         check_pair(student, teacher, "seed")

@@ -1,9 +1,8 @@
-"""Loss state whose width is only known at the first call, and FIFO feature queues.
+"""FIFO feature queues, allocated at their final shape ``[queue_size, D]`` at construction.
 
-A queue is registered at construction as a ``[queue_size, 0]`` placeholder buffer, so its name is
-always in ``state_dict()``. The first call allocates it as ``[queue_size, D]``; loading a state
-dict into a fresh loss adopts the saved shape. This keeps checkpoints plain tensors (safetensors,
-``weights_only``) and works under DDP, unlike ``UninitializedBuffer``.
+The engine passes the feature widths to the loss factory (``student_dim`` / ``teacher_dim``), so
+every queue is a plain buffer from the start: checkpoints are plain tensors (safetensors,
+``weights_only``) and a fresh loss loads a saved state with torch's own shape check.
 
 Not-yet-filled slots hold random unit rows drawn from a fixed-seed private generator (as MoCo,
 SEED and CompRess initialise their queues): every rank and every fresh instance gets the same
@@ -26,49 +25,29 @@ def random_unit_rows(rows: int, dim: int, seed: int = QUEUE_SEED) -> torch.Tenso
     return F.normalize(torch.randn(rows, dim, generator=gen), dim=1)
 
 
-class LazyStateMixin(nn.Module):
-    """Buffers registered as empty placeholders and sized on first use or on load."""
-
-    _lazy_buffers: tuple[str, ...] = ()
-
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs):
-        for name in self._lazy_buffers:
-            incoming = state_dict.get(prefix + name)
-            current = getattr(self, name)
-            if (incoming is not None and incoming.shape != current.shape
-                    and incoming.shape[:-1] == current.shape[:-1]
-                    and (current.numel() == 0 or incoming.numel() == 0)):
-                # adopt the saved width (allocated or placeholder); other mismatches
-                # (e.g. a different queue_size) still fail loudly in torch's own check
-                setattr(self, name, torch.empty(incoming.shape, dtype=current.dtype,
-                                                device=current.device))
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
-                                      unexpected_keys, error_msgs)
-
-
-class QueueMixin(LazyStateMixin):
+class QueueMixin(nn.Module):
     """FIFO queues of features ``[queue_size, D]`` sharing one ``queue_ptr``."""
 
-    def _init_queues(self, names: tuple[str, ...], queue_size: int) -> None:
+    _name = "queue loss"  # the registered name, for messages
+
+    def _init_queues(self, widths: dict[str, int], queue_size: int) -> None:
+        """Register one queue per ``{buffer name: width}``, filled with the seeded unit rows."""
         if int(queue_size) < 1:
-            raise UsageError(f"option queue_size must be >= 1, got {queue_size}")
+            raise UsageError(f"loss '{self._name}': option queue_size must be >= 1, got {queue_size}")
         self.queue_size = int(queue_size)
-        self._lazy_buffers = names
-        for name in names:
-            self.register_buffer(name, torch.zeros(self.queue_size, 0))
+        for name, dim in widths.items():
+            if int(dim) < 1:
+                raise UsageError(f"loss '{self._name}': the width of '{name}' must be >= 1, got {dim}")
+            self.register_buffer(name, random_unit_rows(self.queue_size, int(dim)))
         self.register_buffer("queue_ptr", torch.zeros(1, dtype=torch.long))
 
     def _queue(self, name: str, like: torch.Tensor) -> torch.Tensor:
-        """The queue ``name``, allocated for features like ``like`` [B, D] on first use."""
+        """The queue ``name``, checked against features ``like`` [B, D]."""
         queue = getattr(self, name)
-        dim = like.shape[1]
-        if queue.shape[1] == 0:
-            queue = random_unit_rows(self.queue_size, dim).to(device=like.device)
-            setattr(self, name, queue)
-        elif queue.shape[1] != dim:
-            raise UsageError(f"loss '{type(self).__name__}': features are {dim}-d but the "
-                             f"'{name}' buffer holds {queue.shape[1]}-d rows")
+        if like.shape[1] != queue.shape[1]:
+            raise UsageError(f"loss '{self._name}': features are {like.shape[1]}-d but the "
+                             f"'{name}' buffer holds {queue.shape[1]}-d rows (the loss was built "
+                             "for other widths)")
         return queue
 
     @torch.no_grad()
