@@ -13,7 +13,8 @@ GLOBAL_BATCH, K, STEPS = 8, 5, 3
 def run() -> dict:
     r, w = rank(), world_size()
     n = GLOBAL_BATCH // w
-    loss = vlkd_core.build_loss("dino", warmup_teacher_temp=0.02, warmup_teacher_temp_epochs=3)
+    loss = vlkd_core.build_loss("dino", widths={"student_dim": K, "teacher_dim": K},
+                                warmup_teacher_temp=0.02, warmup_teacher_temp_epochs=3)
     values, grads = [], []
     for step in range(STEPS):
         loss.set_epoch(step, STEPS)

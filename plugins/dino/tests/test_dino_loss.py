@@ -1,5 +1,6 @@
 """The DINO loss against an independent computation (value, gradient, center update), its
-teacher-temperature warm-up, lazy state round trips and the contract kit."""
+teacher-temperature warm-up, state built at its final shape and its round trips, and the
+contract kit."""
 from __future__ import annotations
 
 import inspect
@@ -14,6 +15,11 @@ from vlkd_core.testing import check_loss
 
 torch.set_num_threads(1)
 B, K = 6, 7
+
+
+def build(k: int = K, **options):
+    """The loss as the engine builds it: both widths are the prototype count."""
+    return vlkd_core.build_loss("dino", widths={"student_dim": k, "teacher_dim": k}, **options)
 
 
 def logits(seed: int):
@@ -45,7 +51,7 @@ def run_reference(s, t, center, **kw):
 
 
 def test_matches_reference_fresh_and_after_center_updates():
-    loss = vlkd_core.build_loss("dino", center_momentum=0.8)
+    loss = build(center_momentum=0.8)
     center = torch.zeros(1, K)
     for step in range(3):
         s, t = logits(step)
@@ -58,14 +64,14 @@ def test_matches_reference_fresh_and_after_center_updates():
 
 def test_temperatures_are_used():
     s, t = logits(5)
-    loss = vlkd_core.build_loss("dino", student_temp=0.3, teacher_temp=0.07, warmup_teacher_temp=0.07)
+    loss = build(student_temp=0.3, teacher_temp=0.07, warmup_teacher_temp=0.07)
     v, g = run(loss, s, t)
     rv, rg = run_reference(s, t, torch.zeros(1, K), ts=0.3, tt=0.07)
     assert torch.allclose(v, rv, atol=1e-5) and torch.allclose(g, rg, atol=1e-6)
 
 
 def test_teacher_temperature_warms_up_like_dino():
-    loss = vlkd_core.build_loss("dino", warmup_teacher_temp=0.04, teacher_temp=0.07,
+    loss = build(warmup_teacher_temp=0.04, teacher_temp=0.07,
                                 warmup_teacher_temp_epochs=4)
     schedule = np.concatenate([np.linspace(0.04, 0.07, 4), np.full(6, 0.07)])  # DINO's own recipe
     for epoch in range(10):
@@ -78,13 +84,13 @@ def test_teacher_temperature_warms_up_like_dino():
 
 
 def test_no_warmup_uses_teacher_temp_from_the_start():
-    loss = vlkd_core.build_loss("dino", warmup_teacher_temp=0.01, teacher_temp=0.05)
+    loss = build(warmup_teacher_temp=0.01, teacher_temp=0.05)
     loss.set_epoch(0, 3)
     assert loss.current_teacher_temp() == 0.05
 
 
 def test_teacher_is_detached_and_eval_does_not_move_the_center():
-    loss = vlkd_core.build_loss("dino")
+    loss = build()
     s, t = logits(7)
     t.requires_grad_(True)
     run(loss, s, t)
@@ -95,34 +101,49 @@ def test_teacher_is_detached_and_eval_does_not_move_the_center():
     assert torch.equal(loss.center, before)
 
 
+def test_fresh_center_is_zeros_of_the_prototype_count():
+    loss = build()
+    assert list(loss.state_dict()) == ["center"] and torch.equal(loss.center, torch.zeros(1, K))
+
+
 def test_state_round_trips_into_a_fresh_loss():
-    used = vlkd_core.build_loss("dino")
+    used = build()
     for step in range(2):
         used(*logits(step))
-    fresh = vlkd_core.build_loss("dino")
-    assert fresh.center.shape == (1, 0) and list(fresh.state_dict()) == ["center"]
+    fresh = build()
     fresh.load_state_dict(used.state_dict())
+    assert torch.equal(used.center, fresh.center)
     s, t = logits(9)
     assert torch.equal(vlkd_core.loss_value(used(s, t)), vlkd_core.loss_value(fresh(s, t)))
     assert torch.equal(used.center, fresh.center)
 
 
-def test_prototype_count_mismatch_is_a_usage_error():
-    loss = vlkd_core.build_loss("dino")
-    loss(*logits(0))
-    with pytest.raises(UsageError, match="prototypes"):
+def test_another_prototype_count_is_refused_on_load():
+    with pytest.raises(RuntimeError, match="size mismatch for center"):
+        build().load_state_dict(build(K + 1).state_dict())
+
+
+def test_prototype_count_mismatch_is_a_one_line_usage_error():
+    loss = build()
+    with pytest.raises(UsageError, match=f"logits have {K + 1} prototypes but the 'center' buffer has {K}") as err:
         loss(torch.randn(B, K + 1), torch.randn(B, K + 1))
+    assert "\n" not in str(err.value)
+
+
+def test_built_without_the_prototype_count_is_a_usage_error():
+    with pytest.raises(UsageError, match="teacher_dim"):
+        vlkd_core.build_loss("dino")
 
 
 @pytest.mark.parametrize("options", [{"student_temp": 0}, {"center_momentum": 1.5},
                                      {"warmup_teacher_temp_epochs": -1}])
 def test_bad_options(options):
     with pytest.raises(UsageError):
-        vlkd_core.build_loss("dino", **options)
+        build(**options)
 
 
 def test_contract_kit_and_docs():
-    check_loss(lambda: vlkd_core.build_loss("dino"), name="dino")
+    check_loss("dino")  # by name: the kit passes its width as the prototype count
     cls = vlkd_core.get_component("losses", "dino").resolve()
     assert cls.formula and "arXiv:2104.14294" in cls.paper and inspect.getdoc(cls)
     n = cls.needs

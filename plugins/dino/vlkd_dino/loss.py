@@ -3,21 +3,21 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from vlkd_core.contracts import LossNeeds
 from vlkd_core.distributed import all_reduce_sum, world_size
 from vlkd_core.errors import UsageError
 
-from .state import LazyRowState
 
-
-class DINOLoss(LazyRowState):
+class DINOLoss(nn.Module):
     """DINO: cross-entropy from the centred, sharpened teacher distribution
     q = softmax((t − c)/τ_t) (teacher detached) to the student's log_softmax(s/τ_s), mean over the
     batch; then the center moves towards the teacher's batch mean over all ranks:
     c ← m·c + (1−m)·mean_batch(t).
 
-    The buffer ``center`` [1, K] starts at 0 (K is taken from the first call). τ_t rises linearly
+    The buffer ``center`` [1, K] starts at 0; K is ``teacher_dim``, the prototype count, which
+    the engine passes at construction (it is not a user option). τ_t rises linearly
     from ``warmup_teacher_temp`` to ``teacher_temp`` over the first ``warmup_teacher_temp_epochs``
     epochs (as DINO's ``np.linspace``), driven by ``set_epoch(epoch, total_epochs)``. Eval-mode
     calls do not update the center.
@@ -35,7 +35,7 @@ class DINOLoss(LazyRowState):
              "ICCV 2021, arXiv:2104.14294")
     needs = LossNeeds(teacher=True, prototype_head=True, gathers=True, epochs=True)
 
-    def __init__(self, student_temp: float = 0.1, teacher_temp: float = 0.04,
+    def __init__(self, *, teacher_dim: int, student_temp: float = 0.1, teacher_temp: float = 0.04,
                  warmup_teacher_temp: float = 0.04, warmup_teacher_temp_epochs: int = 0,
                  center_momentum: float = 0.9):
         super().__init__()
@@ -45,6 +45,8 @@ class DINOLoss(LazyRowState):
                 raise UsageError(f"loss 'dino': option {option} must be > 0, got {value}")
         if warmup_teacher_temp_epochs < 0:
             raise UsageError("loss 'dino': option warmup_teacher_temp_epochs must be >= 0")
+        if int(teacher_dim) < 1:
+            raise UsageError(f"loss 'dino': teacher_dim (the prototype count) must be >= 1, got {teacher_dim}")
         if not 0 <= center_momentum <= 1:
             raise UsageError(f"loss 'dino': option center_momentum must be in [0, 1], got {center_momentum}")
         self.student_temp, self.teacher_temp = float(student_temp), float(teacher_temp)
@@ -52,7 +54,7 @@ class DINOLoss(LazyRowState):
         self.warmup_teacher_temp_epochs = int(warmup_teacher_temp_epochs)
         self.center_momentum = float(center_momentum)
         self.epoch = 0
-        self._register_lazy("center")
+        self.register_buffer("center", torch.zeros(1, int(teacher_dim)))
 
     def set_epoch(self, epoch: int, total_epochs: int | None = None) -> None:
         """Select the teacher temperature of ``epoch`` (0-based)."""
@@ -71,8 +73,11 @@ class DINOLoss(LazyRowState):
         if student.dim() != 2 or student.shape != teacher.shape:
             raise UsageError(f"loss 'dino': student {tuple(student.shape)} and teacher "
                              f"{tuple(teacher.shape)} must both be [B, K] prototype logits")
+        if teacher.shape[1] != self.center.shape[1]:
+            raise UsageError(f"loss 'dino': logits have {teacher.shape[1]} prototypes but the "
+                             f"'center' buffer has {self.center.shape[1]}")
         s, t = student.float(), teacher.detach().float()
-        center = self._row("center", t, 0.0)
+        center = self.center
         temp = self.current_teacher_temp()
         q = F.softmax((t - center) / temp, dim=1)
         loss = -(q * F.log_softmax(s / self.student_temp, dim=1)).sum(dim=1).mean()
