@@ -13,7 +13,7 @@ GLOBAL_BATCH, K, STEPS = 8, 5, 3
 def run() -> dict:
     r, w = rank(), world_size()
     n = GLOBAL_BATCH // w
-    loss = vlkd_core.build_loss("protocpc", teacher_temp=0.2)
+    loss = vlkd_core.build_loss("protocpc", widths={"student_dim": K, "teacher_dim": K}, teacher_temp=0.2)
     values, grads = [], []
     for step in range(STEPS):
         gen = torch.Generator().manual_seed(300 + step)

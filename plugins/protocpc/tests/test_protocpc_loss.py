@@ -1,5 +1,5 @@
-"""The ProtoCPC loss against an independent computation (value, gradient, prior update), lazy
-state round trips and the contract kit."""
+"""The ProtoCPC loss against an independent computation (value, gradient, prior update), state
+built at its final shape and its round trips, and the contract kit."""
 from __future__ import annotations
 
 import inspect
@@ -13,6 +13,11 @@ from vlkd_core.testing import check_loss
 
 torch.set_num_threads(1)
 B, K = 6, 7
+
+
+def build(k: int = K, **options):
+    """The loss as the engine builds it: both widths are the prototype count."""
+    return vlkd_core.build_loss("protocpc", widths={"student_dim": k, "teacher_dim": k}, **options)
 
 
 def logits(seed: int):
@@ -43,7 +48,7 @@ def run(fn, s, *args):
 
 
 def test_matches_reference_fresh_and_after_prior_updates():
-    loss = vlkd_core.build_loss("protocpc", prior_momentum=0.7)
+    loss = build(prior_momentum=0.7)
     prior = torch.ones(1, K)
     for step in range(3):
         s, t = logits(step)
@@ -57,14 +62,14 @@ def test_matches_reference_fresh_and_after_prior_updates():
 
 def test_temperatures_are_used():
     s, t = logits(5)
-    loss = vlkd_core.build_loss("protocpc", student_temp=0.3, teacher_temp=0.2)
+    loss = build(student_temp=0.3, teacher_temp=0.2)
     v, g = run(loss, s, t)
     rv, rg = run(lambda a, b: reference(a, b, torch.ones(1, K), 0.3, 0.2), s, t)
     assert torch.allclose(v, rv, atol=1e-5) and torch.allclose(g, rg, atol=1e-6)
 
 
 def test_teacher_is_detached_and_eval_does_not_move_the_prior():
-    loss = vlkd_core.build_loss("protocpc")
+    loss = build()
     s, t = logits(7)
     t.requires_grad_(True)
     run(loss, s, t)
@@ -75,31 +80,42 @@ def test_teacher_is_detached_and_eval_does_not_move_the_prior():
     assert torch.equal(loss.prior, before)
 
 
+def test_fresh_prior_is_ones_of_the_prototype_count():
+    loss = build()
+    assert list(loss.state_dict()) == ["prior"] and torch.equal(loss.prior, torch.ones(1, K))
+
+
 def test_state_round_trips_into_a_fresh_loss():
-    used = vlkd_core.build_loss("protocpc")
+    used = build()
     for step in range(2):
         used(*logits(step))
-    fresh = vlkd_core.build_loss("protocpc")
-    assert fresh.prior.shape == (1, 0) and list(fresh.state_dict()) == ["prior"]
+    fresh = build()
     fresh.load_state_dict(used.state_dict())
+    assert torch.equal(used.prior, fresh.prior)
     s, t = logits(9)
     assert torch.equal(vlkd_core.loss_value(used(s, t)), vlkd_core.loss_value(fresh(s, t)))
     assert torch.equal(used.prior, fresh.prior)
 
 
+def test_another_prototype_count_is_refused_on_load():
+    with pytest.raises(RuntimeError, match="size mismatch for prior"):
+        build().load_state_dict(build(K + 2).state_dict())
+
+
 def test_errors():
     with pytest.raises(UsageError):
-        vlkd_core.build_loss("protocpc", teacher_temp=0)
+        build(teacher_temp=0)
     with pytest.raises(UsageError):
-        vlkd_core.build_loss("protocpc", prior_momentum=2)
-    loss = vlkd_core.build_loss("protocpc")
-    loss(*logits(0))
-    with pytest.raises(UsageError, match="prototypes"):
-        loss(torch.randn(B, K + 2), torch.randn(B, K + 2))
+        build(prior_momentum=2)
+    with pytest.raises(UsageError, match="teacher_dim"):
+        vlkd_core.build_loss("protocpc")  # the engine always passes the prototype count
+    with pytest.raises(UsageError, match=f"logits have {K + 2} prototypes but the 'prior' buffer has {K}") as err:
+        build()(torch.randn(B, K + 2), torch.randn(B, K + 2))
+    assert "\n" not in str(err.value)
 
 
 def test_contract_kit_and_docs():
-    check_loss(lambda: vlkd_core.build_loss("protocpc"), name="protocpc")
+    check_loss("protocpc")  # by name: the kit passes its width as the prototype count
     cls = vlkd_core.get_component("losses", "protocpc").resolve()
     assert cls.formula and cls.paper and inspect.getdoc(cls)
     assert cls.needs.teacher and cls.needs.prototype_head and cls.needs.gathers

@@ -15,9 +15,9 @@ class ProtoCPC(nn.Module):
     loss = mean_b[−Σ_k q_k s_k/τ_s + logsumexp_k(s_k/τ_s + log π_k)]; then the prior moves
     towards the prototypes' usage over all ranks: π ← m·π + (1−m)·K·mean_batch(q).
 
-    The buffer ``prior`` [1, K] starts at 1 (uniform; K is taken from the first call: it is a
-    ``[1, 0]`` placeholder until then, and loading a state dict adopts the saved shape). Eval-mode
-    calls do not update the prior.
+    The buffer ``prior`` [1, K] starts at 1 (uniform); K is ``teacher_dim``, the prototype count,
+    which the engine passes at construction (it is not a user option). Eval-mode calls do not
+    update the prior.
 
     Prototypes: in ``vlkd train`` s and t are the student's and the teacher's features scored
     against **the same prototype vectors** — the prototype heads of both sides share one
@@ -32,43 +32,29 @@ class ProtoCPC(nn.Module):
              "(ProtoCPC). ICLR 2022, openreview.net/forum?id=8la28hZOwug (no arXiv version)")
     needs = LossNeeds(teacher=True, prototype_head=True, gathers=True)
 
-    def __init__(self, student_temp: float = 0.1, teacher_temp: float = 0.04,
+    def __init__(self, *, teacher_dim: int, student_temp: float = 0.1, teacher_temp: float = 0.04,
                  prior_momentum: float = 0.9):
         super().__init__()
         for option, value in (("student_temp", student_temp), ("teacher_temp", teacher_temp)):
             if not value > 0:
                 raise UsageError(f"loss 'protocpc': option {option} must be > 0, got {value}")
+        if int(teacher_dim) < 1:
+            raise UsageError(f"loss 'protocpc': teacher_dim (the prototype count) must be >= 1, got {teacher_dim}")
         if not 0 <= prior_momentum <= 1:
             raise UsageError(f"loss 'protocpc': option prior_momentum must be in [0, 1], got {prior_momentum}")
         self.student_temp, self.teacher_temp = float(student_temp), float(teacher_temp)
         self.prior_momentum = float(prior_momentum)
-        self.register_buffer("prior", torch.ones(1, 0))
-
-    def _prior(self, like: torch.Tensor) -> torch.Tensor:
-        k = like.shape[1]
-        if self.prior.shape[1] == 0:
-            self.prior = torch.ones(1, k, device=like.device)
-        elif self.prior.shape[1] != k:
-            raise UsageError(f"loss 'protocpc': logits have {k} prototypes but the 'prior' buffer "
-                             f"has {self.prior.shape[1]}")
-        return self.prior
-
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs):
-        incoming = state_dict.get(prefix + "prior")
-        if (incoming is not None and incoming.shape != self.prior.shape
-                and incoming.shape[:-1] == self.prior.shape[:-1]
-                and (self.prior.numel() == 0 or incoming.numel() == 0)):
-            self.prior = torch.empty(incoming.shape, dtype=self.prior.dtype, device=self.prior.device)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
-                                      unexpected_keys, error_msgs)
+        self.register_buffer("prior", torch.ones(1, int(teacher_dim)))
 
     def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
         if student.dim() != 2 or student.shape != teacher.shape:
             raise UsageError(f"loss 'protocpc': student {tuple(student.shape)} and teacher "
                              f"{tuple(teacher.shape)} must both be [B, K] prototype logits")
+        if teacher.shape[1] != self.prior.shape[1]:
+            raise UsageError(f"loss 'protocpc': logits have {teacher.shape[1]} prototypes but the "
+                             f"'prior' buffer has {self.prior.shape[1]}")
         s, t = student.float() / self.student_temp, teacher.detach().float()
-        prior = self._prior(t).clone()  # updated in place below, before backward
+        prior = self.prior.clone()  # updated in place below, before backward
         q = F.softmax(t / self.teacher_temp, dim=1)
         loss = (-(q * s).sum(dim=1) + torch.logsumexp(s + prior.log(), dim=1)).mean()
         if self.training:  # like BatchNorm statistics: eval-mode calls leave the state alone
