@@ -71,14 +71,19 @@ def show_cmd(kind: str = typer.Argument(..., help="|".join(SINGULAR.values())),
     for key, value in info["options"].items():
         default = "[red]required[/]" if key in info["required"] else escape(repr(value))
         opts.add_row(key, default, info["declared_by"][key])
+    for key in info["set_by_engine"]:
+        opts.add_row(key, "[dim]set by the engine[/]", info["declared_by"][key])
     console.print(opts)
 
 
 def _show_info(comp) -> dict:
     """Everything `show` prints, as plain data (also the --json output)."""
+    from vlkd_core.api import LOSS_WIDTHS
     from vlkd_core.describe import options, plain_text
     factory = comp.resolve()
-    found = options(factory)
+    every = options(factory)
+    engine = LOSS_WIDTHS if comp.kind == "losses" else ()  # the towers' widths, not user options
+    found = [o for o in every if o.name not in engine]
     info = {
         "kind": comp.kind, "name": comp.name, "plugin": comp.plugin,
         "distribution": comp.distribution, "version": comp.version,
@@ -87,7 +92,8 @@ def _show_info(comp) -> dict:
         "paper": comp.info.paper or getattr(factory, "paper", ""),
         "options": {o.name: None if o.required else o.default for o in found},
         "required": [o.name for o in found if o.required],
-        "declared_by": {o.name: o.declared_by for o in found},
+        "set_by_engine": [o.name for o in every if o.name in engine],
+        "declared_by": {o.name: o.declared_by for o in every},
     }
     if comp.info.evals:
         info["evals"] = list(comp.info.evals)  # what a run training on this data evaluates
