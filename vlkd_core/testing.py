@@ -62,7 +62,8 @@ def _check_fixed_state_shapes(fresh: nn.Module, used: nn.Module, name: str) -> N
     with torch's own checks (no lazy buffers)."""
     before = {k: tuple(v.shape) for k, v in fresh.state_dict().items()}
     after = {k: tuple(v.shape) for k, v in used.state_dict().items()}
-    assert set(before) == set(after), f"{name}: state keys change on the first call ({sorted(before)} -> {sorted(after)})"
+    assert set(before) == set(after), (f"{name}: state keys change on the first call "
+                                       f"({sorted(before)} -> {sorted(after)})")
     for key, shape in after.items():
         assert before[key] == shape, (f"{name}: state '{key}' is {before[key]} before the first call and "
                                       f"{shape} after; allocate it at its final shape in __init__ "
