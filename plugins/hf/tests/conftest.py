@@ -10,10 +10,10 @@ WORDS = ("a small red circle large blue square above green triangle photo of the
          "sits on mat kitten is sitting rug stock market crashed").split()
 
 
-def _tiny_bert(root: Path) -> Path:
+def _tiny_bert(root: Path, extra: tuple[str, ...] = ()) -> Path:
     from transformers import BertConfig, BertModel, BertTokenizerFast
     root.mkdir()
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ","] + WORDS
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ","] + WORDS + list(extra)
     (root / "vocab.txt").write_text("\n".join(vocab) + "\n")
     BertTokenizerFast(vocab_file=str(root / "vocab.txt")).save_pretrained(root)
     torch.manual_seed(0)
@@ -36,6 +36,12 @@ def _tiny_vit(root: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     return _tiny_bert(tmp_path_factory.mktemp("hf") / "tiny-bert")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_words(tmp_path_factory) -> Path:
+    """The tiny BERT with the words of PromptBERT's template in its vocabulary (no [UNK])."""
+    return _tiny_bert(tmp_path_factory.mktemp("hf") / "tiny-bert-words", ("this", "sentence", "means", ":", '"'))
 
 
 @pytest.fixture(scope="session")

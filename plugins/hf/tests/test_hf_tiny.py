@@ -1,5 +1,5 @@
 """hf: towers on tiny models saved in temp directories: poolers, sentence-transformers
-folders, vision models, save/load, lock, adapters, errors."""
+folders, vision models, save/load, lock through the engine, adapters, errors."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -8,6 +8,7 @@ from transformers import AutoModel
 
 import vlkd_core as vlkd
 from vlkd_core.errors import UsageError
+from vlkd_core.freeze import lock
 from vlkd_core.testing import check_backbone
 
 TEXTS = ["a small red circle", "the cat sits on the mat . a kitten is sitting on a rug"]
@@ -106,12 +107,15 @@ def test_save_and_load_tower_from_local_file(tiny_bert, tmp_path):
         assert not torch.allclose(fresh(inputs), tower(inputs), atol=1e-4)
 
 
-def test_lock_and_unlock(tiny_bert):
-    locked = vlkd.build_backbone(f"hf:{tiny_bert}", modality="text", lock=True)
+def test_lock_and_unlock_through_the_engine(tiny_bert):
+    # the engine's one door (vlkd_core.freeze.lock); the factory has no lock option
+    with pytest.raises(UsageError, match="lock"):
+        vlkd.build_backbone(f"hf:{tiny_bert}", modality="text", lock=True)
+    locked = lock(vlkd.build_backbone(f"hf:{tiny_bert}", modality="text"))
     assert not any(p.requires_grad for p in locked.parameters())
     check_backbone(locked, name="locked")
-    partial = vlkd.build_backbone(f"hf:{tiny_bert}", modality="text", pooler="mean", lock=True,
-                                  unlock="model.encoder.layer.1.*,!*LayerNorm*")
+    partial = lock(vlkd.build_backbone(f"hf:{tiny_bert}", modality="text", pooler="mean"),
+                   unlock="model.encoder.layer.1.*,!*LayerNorm*")
     names = [n for n, p in partial.named_parameters() if p.requires_grad]
     assert names and all(n.startswith("model.encoder.layer.1.") and "LayerNorm" not in n for n in names)
     check_backbone(partial, name="partial")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-POOLERS = ("cls", "cls-before-pooler", "mean", "max")
+POOLERS = ("cls", "cls-before-pooler", "mean", "max", "promptbert")  # promptbert: text only (promptbert.py)
 
 
 def pool(output, pooler: str, attention_mask: torch.Tensor | None = None) -> torch.Tensor:

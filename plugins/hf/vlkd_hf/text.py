@@ -10,6 +10,8 @@ from vlkd_core.depth import DepthFromBlocks
 
 from .depth import HF_DEPTH
 from .pooling import pool
+from .promptbert import PromptBert, check_model
+from .prompts import PromptContext, make_prompt
 
 
 def _tensors(batch: Any) -> dict[str, torch.Tensor]:
@@ -31,17 +33,40 @@ class HFTextTower(DepthFromBlocks, nn.Module):
         model_max = getattr(tokenizer, "model_max_length", limit)
         self.max_seq_length = int(max_seq_length or min(limit, model_max if model_max < 1e6 else limit))
         self.output_dim = int(projection.out_features if projection is not None else model.config.hidden_size)
+        self.prompt: PromptContext | None = None
+        self.promptbert: PromptBert | None = None
+
+    def add_prompt(self, tokens: int, phrase: str | None = None) -> None:
+        """CoOp: learnable context vectors after the first token (see ``prompts``)."""
+        self.prompt = make_prompt(self.model, self.tokenizer, tokens, phrase, self.max_seq_length)
+
+    def use_promptbert(self, template: str, denoise: bool) -> None:
+        """The PromptBERT pooler: template, [MASK] state, template bias (see ``promptbert``)."""
+        check_model(self.model, denoise)
+        self.promptbert = PromptBert(self.tokenizer, template, denoise, self.max_seq_length)
 
     def preprocess(self, texts: list[str], train: bool = False) -> dict[str, torch.Tensor]:
+        if self.promptbert is not None:
+            return self.promptbert.preprocess(list(texts))
+        room = self.max_seq_length - (self.prompt.num_tokens if self.prompt is not None else 0)
         return _tensors(self.tokenizer(list(texts), padding=True, truncation=True,
-                                       max_length=self.max_seq_length, return_tensors="pt"))
+                                       max_length=room, return_tensors="pt"))
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        output = self.model(**inputs)
-        features = pool(output, self.pooler, inputs.get("attention_mask"))
+        if self.promptbert is not None:
+            features = self.promptbert.pool(self.model, inputs)
+        else:
+            inputs = self.prompt.model_inputs(self.model, inputs) if self.prompt is not None else inputs
+            features = pool(self.model(**inputs), self.pooler, inputs.get("attention_mask"))
         if self.projection is not None:
             features = self.projection(features)
         return nn.functional.normalize(features, dim=-1) if self.normalize else features
+
+    def lock_tower(self) -> None:
+        """Called by the engine to lock this tower: everything but learnable prompts."""
+        self.requires_grad_(False)
+        if self.prompt is not None:
+            self.prompt.requires_grad_(True)
 
 
 class SentenceTransformerTower(DepthFromBlocks, nn.Module):
