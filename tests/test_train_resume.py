@@ -1,13 +1,10 @@
-"""A run killed with SIGKILL and resumed ends with the weights of an uninterrupted run;
-the same job under torchrun with 2 processes trains too."""
+"""A run killed with SIGKILL (at a chosen step, by a test plugin's hook) and resumed ends with
+the weights of an uninterrupted run; the same job under torchrun with 2 processes trains too."""
 from __future__ import annotations
 
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
@@ -19,25 +16,37 @@ JOB = [*TINY, "--loss", "infonce", "--teacher", "none", "--epochs", "3", "--save
 
 
 def _final(run):
-    latest = (run / "checkpoints" / "LATEST").read_text()
+    latest = (run / "checkpoints" / "LATEST").read_text().strip()
     return latest, load_file(run / "checkpoints" / latest / "weights.safetensors")
 
 
+# Installed through a real entry point: SIGKILLs its own process at the end of step
+# VLKD_TEST_KILL_AT_STEP, so the kill lands at a known step instead of racing the run.
+KILLER = """
+    import os
+    import signal
+
+    from vlkd_core import hookimpl
+
+    @hookimpl
+    def vlkd_on_step_end(run, step, metrics):
+        if step == int(os.environ.get("VLKD_TEST_KILL_AT_STEP", "0")):
+            os.kill(os.getpid(), signal.SIGKILL)
+"""
+KILL_AT = 11  # mid-epoch 2, two steps after the checkpoint at step 9 (--save-every 3)
+
+
 @pytest.mark.slow
-def test_sigkill_then_resume_latest_matches_uninterrupted(tmp_path):
-    assert run_cli(["train", *JOB, "--output-dir", str(tmp_path), "--name", "full"]).returncode == 0
-    env = dict(os.environ, COLUMNS="200")
-    cmd = [sys.executable, "-m", "vlkd_cli", "train", *JOB, "--output-dir", str(tmp_path), "--name", "killed"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    marker = tmp_path / "killed" / "checkpoints" / "step-0000009"
-    deadline = time.time() + 300
-    while not marker.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    latest = (tmp_path / "killed" / "checkpoints" / "LATEST").read_text()
-    assert latest < "step-0000024", "the run finished before it could be killed"
-    resumed = run_cli(["train", *JOB, "--output-dir", str(tmp_path), "--name", "killed", "--resume", "latest"])
+def test_sigkill_then_resume_latest_matches_uninterrupted(tmp_path, plugin_env):
+    plugin_env("vlkd-test-killer", "killer_plugin", "killer", KILLER)
+    path = os.pathsep.join(p for p in (str(plugin_env.site), os.environ.get("PYTHONPATH")) if p)
+    run = ["train", *JOB, "--output-dir", str(tmp_path)]
+    assert run_cli([*run, "--name", "full"], env={"PYTHONPATH": path}).returncode == 0
+    killed = run_cli([*run, "--name", "killed"],
+                     env={"PYTHONPATH": path, "VLKD_TEST_KILL_AT_STEP": str(KILL_AT)})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert (tmp_path / "killed" / "checkpoints" / "LATEST").read_text().strip() == "step-0000009"
+    resumed = run_cli([*run, "--name", "killed", "--resume", "latest"], env={"PYTHONPATH": path})
     assert resumed.returncode == 0, resumed.stderr
     name_a, a = _final(tmp_path / "full")
     name_b, b = _final(tmp_path / "killed")
