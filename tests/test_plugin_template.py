@@ -5,13 +5,15 @@ import json
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 
 import pytest
 from typer.testing import CliRunner
 
 from vlkd_cli.app import app
+from vlkd_core.kinds import SINGULAR
 
-KINDS = ["loss", "backbone", "head", "dataset", "evaluator"]
+KINDS = list(SINGULAR.values())  # one generated plugin per kind
 
 
 def _pip(*args: str) -> None:
@@ -44,10 +46,21 @@ def test_new_plugins_install_show_up_and_pass_their_tests(tmp_path):
             assert row["distribution"] == f"vlkd-demo-{kind}"
         env = dict(os.environ)
         env.pop("PYTEST_ADDOPTS", None)
-        tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                                *[str(d / "tests") for d in dirs]],
-                               capture_output=True, text=True, cwd=tmp_path, env=env)
+        pytest_cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                      *[str(d / "tests") for d in dirs]]
+        collected = subprocess.run([*pytest_cmd, "--collect-only", "-q"], capture_output=True,
+                                   text=True, cwd=tmp_path, env=env)
+        assert collected.returncode == 0, collected.stdout[-3000:] + collected.stderr[-2000:]
+        expected = sum("::" in line for line in collected.stdout.splitlines())
+        assert expected >= len(KINDS)  # every generated package ships tests
+        report = tmp_path / "report.xml"
+        tests = subprocess.run([*pytest_cmd, "-q", f"--junitxml={report}"], capture_output=True,
+                               text=True, cwd=tmp_path, env=env)
         assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
-        assert "12 passed" in tests.stdout  # every generated test ran (3+3+2+2+2)
+        suite = ET.parse(report).getroot()
+        suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+        counts = {key: int(suite.get(key)) for key in ("tests", "failures", "errors", "skipped")}
+        # every collected test ran and passed
+        assert counts == {"tests": expected, "failures": 0, "errors": 0, "skipped": 0}, counts
     finally:
         _pip("uninstall", "-y", *[f"vlkd-demo-{kind}" for kind in KINDS])
