@@ -225,7 +225,8 @@ def test_metadata_of_the_wrong_shape_breaks_the_plugin(metadata_plugins):
 
 
 def test_cli_lists_the_plugin_broken_by_a_metadata_typo(metadata_plugins):
-    rows = {row["plugin"]: row for row in json.loads(runner.invoke(app, ["plugins", "list", "--json"]).stdout)}
+    listed = runner.invoke(app, ["plugins", "list", "--json"])
+    rows = {row["plugin"]: row for row in json.loads(listed.stdout)}
     assert rows["typo"]["status"] == "broken" and rows["typo"]["registers"] == {}
     assert "'model_pattern'" in rows["typo"]["error"]
     table = runner.invoke(app, ["plugins", "list"], terminal_width=250)
@@ -320,7 +321,8 @@ def test_plugin_with_lifecycle_hooks_is_listed_with_them(plugin_env):
 def test_disabled_plugin_still_names_what_it_would_provide(plugin_env):
     plugin_env("vlkd-lifecycle", "lifecycle_plugin", "lifecycle", LIFECYCLE)
     vlkd_core.reset_plugin_manager(disable=["lifecycle"])
-    with pytest.raises(vlkd_core.UnknownComponentError, match="provided by plugin lifecycle, which is disabled"):
+    with pytest.raises(vlkd_core.UnknownComponentError,
+                       match="provided by plugin lifecycle, which is disabled"):
         vlkd_core.build_head("lifecycle-head", in_dim=2, out_dim=2)
     with pytest.raises(vlkd_core.UnknownComponentError, match="did you mean mlp"):
         vlkd_core.build_head("mpl", in_dim=2, out_dim=2)

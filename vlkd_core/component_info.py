@@ -55,7 +55,8 @@ class ComponentInfo:
         values = dict(keywords)
         for key in ("description", "formula", "paper"):
             if not isinstance(values.get(key, ""), str):
-                raise PluginError(f"{where}: metadata '{key}' must be a str, not {type(values[key]).__name__}")
+                raise PluginError(f"{where}: metadata '{key}' must be a str, "
+                                  f"not {type(values[key]).__name__}")
         for key in ("model_patterns", "evals"):
             if key in values:
                 values[key] = _strings(values[key], f"{where}: metadata '{key}'")
