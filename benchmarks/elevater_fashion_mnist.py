@@ -20,7 +20,6 @@ from rich.table import Table
 import vlkd_core
 from vlkd_core.training.compose import compose
 from vlkd_core.training.restore import load_run
-from vlkd_core.training.step import TrainStep
 from vlkd_elevater.layout import export_dataset, write_labelmap
 
 
@@ -46,7 +45,7 @@ def main() -> None:
     torch.manual_seed(0)
     restored = load_run(args.run)
     models = {"trained": restored.model,
-              "random init": TrainStep(compose(restored.config), caches={}).eval().model}
+              "random init": compose(restored.config).eval().model}
     shots = dict(num_shots=args.shots, seeds=args.seeds)
     modes = {"zero-shot": dict(mode="zeroshot"),
              f"linear probe {args.shots}-shot": dict(mode="linear-probe", **shots),

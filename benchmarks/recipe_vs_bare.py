@@ -174,11 +174,10 @@ def vlkd_initial_state(csv: Path, loss: str, seed: int) -> dict[str, torch.Tenso
     from vlkd_core.training import TrainConfig
     from vlkd_core.training.compose import compose
     from vlkd_core.training.runtime import seed_everything
-    from vlkd_core.training.step import TrainStep
     cfg = TrainConfig(data="csv", data_options={"path": str(csv)}, image="torchvision:resnet18",
                       image_options={"image_size": SIZE}, loss=loss, prototypes=PROTOTYPES, seed=seed)
     seed_everything(seed)
-    state = TrainStep(compose(cfg), {}).state_dict()
+    state = compose(cfg).state_dict()
     renamed = {}
     for key, value in state.items():
         for old, new in RENAMES:
@@ -283,7 +282,7 @@ def bare_embedders(path: Path, loss: str):
 def vlkd_embedders(run_dir: Path, loss: str):
     from vlkd_core.model import to_device  # noqa: F401  (keeps the import cost out of timing)
     from vlkd_core.training.restore import load_run
-    step = load_run(run_dir).step_module
+    step = load_run(run_dir).bundle
     model = step.model
 
     def image(x):

@@ -112,7 +112,7 @@ def test_teacher_and_student_score_against_the_same_prototypes(tmp_path, loss):
     torch.manual_seed(0)
     before = compose(cfg).proto_heads
     train(cfg)
-    heads = load_run(tmp_path / "run").step_module.proto_heads
+    heads = load_run(tmp_path / "run").bundle.proto_heads
     student, teacher = heads["image"].last_layer, heads["text"].last_layer
     assert torch.equal(student.weight, teacher.weight)  # identical vectors after training steps
     assert not torch.equal(student.weight, before["image"].last_layer.weight)  # and they learned
@@ -145,7 +145,7 @@ def test_engine_clamps_the_logit_scale_after_each_step(tmp_path):
     assert len(scales) == 12 and min(scales) < cap - 0.01  # the scale trains
     assert max(scales) <= cap + 1e-5
     assert scales[-1] == pytest.approx(cap)  # pushed up by the last steps, held at the cap
-    final = load_run(tmp_path / "run").step_module.losses["infonce"].logit_scale
+    final = load_run(tmp_path / "run").bundle.losses["infonce"].logit_scale
     assert final.item() <= math.log(cap) + 1e-6
 
 
@@ -176,7 +176,7 @@ def test_a_third_party_loss_gets_its_after_step_call(tmp_path, plugin_env):
     """)
     vlkd.reset_plugin_manager()
     train(tiny_config(tmp_path, loss="counting", teacher="none", max_steps=3))
-    assert int(load_run(tmp_path / "run").step_module.losses["counting"].calls) == 3
+    assert int(load_run(tmp_path / "run").bundle.losses["counting"].calls) == 3
 
 
 # UniCL ids ----------------------------------------------------------------------------------

@@ -44,17 +44,13 @@ def print_json(data) -> None:
 
 
 def parse_options(pairs: list[str] | None, flag: str) -> dict:
-    """``["k=v", ...]`` -> dict, values parsed as JSON when possible (numbers, booleans, lists)."""
-    options: dict = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            fail(f"{flag} '{pair}' must look like key=value")
-        try:
-            options[key.replace("-", "_")] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.replace("-", "_")] = value
-    return options
+    """``["k=v", ...]`` -> dict (see :mod:`vlkd_core.grammar`); a bad pair ends the command."""
+    from vlkd_core.errors import UsageError
+    from vlkd_core.grammar import parse_options as parse
+    try:
+        return parse(pairs, flag)
+    except UsageError as exc:
+        fail(str(exc))
 
 
 def command_url_trust(allow: bool, typed: list):

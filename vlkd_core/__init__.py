@@ -10,7 +10,7 @@ from .errors import (ComponentCollisionError, DataError, PluginError, UnknownCom
                      UsageError, VlkdError)
 from .hookspecs import hookimpl, hookspec
 from .plugins import get_plugin_manager, reset_plugin_manager
-from .specs import parse_backbone_spec, parse_weighted_names
+from .grammar import parse_backbone_spec, parse_weighted_names
 
 __version__ = "0.1.0"
 

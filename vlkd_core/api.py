@@ -8,7 +8,7 @@ from typing import Any
 from .errors import UnknownComponentError, UsageError
 from .plugins import get_plugin_manager
 from .registry import SINGULAR, Component, normalize_kind
-from .specs import parse_backbone_spec
+from .grammar import parse_backbone_spec
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,21 @@ Modality = Literal["image", "text"]
 
 @dataclass(frozen=True)
 class LossNeeds:
-    """What a loss asks of the training engine (read from ``loss.needs``).
+    """What a loss asks of the training engine (read from ``loss.needs``): the only channel.
+
+    A loss factory may also declare ``student_dim`` / ``teacher_dim`` keyword parameters to get
+    the widths of its inputs at construction (:data:`vlkd_core.api.LOSS_WIDTHS`).
 
     teacher:        a KD loss: called as loss(student, teacher) with the teacher detached; the
                     engine refuses to run it with ``--teacher none``.
     symmetric:      both inputs are trainable features (InfoNCE: image, text); no teacher needed.
-    prototype_head: operates on prototype logits [B, K]: the engine puts a prototype head
-                    (``dino`` by default) on each tower.
-    gathers:        communicates across ranks (all-gather / all-reduce) under DDP.
+    prototype_head: operates on prototype logits [B, K]: the engine puts a prototype head on
+                    each tower. ``True``: the user names the head (``--prototype-head``); a
+                    head name (e.g. ``"dino"``): that head unless ``--prototype-head`` says
+                    otherwise. Teacher and student heads share their prototype layer.
+    gathers:        communicates across ranks (all-gather / all-reduce) under DDP: the engine
+                    gives it batches of one size on every rank (when unreadable samples leave
+                    ranks with different sizes, every rank trims to the smallest).
     labels:         accepts ``labels=`` ids for UniCL-style soft targets: identical captions
                     share an id, so they are positives rather than negatives.
     class_labels:   with ``labels``: rows that carry a class label get an id of their class
@@ -31,7 +38,7 @@ class LossNeeds:
 
     teacher: bool = True
     symmetric: bool = False
-    prototype_head: bool = False
+    prototype_head: bool | str = False
     gathers: bool = False
     labels: bool = False
     class_labels: bool = False
@@ -72,6 +79,14 @@ class Backbone(Protocol):
 
     def forward(self, inputs: Any) -> Any:
         """Batched preprocessed inputs -> Tensor[B, output_dim]."""
+
+
+@runtime_checkable
+class EpochAware(Protocol):
+    """A training dataset that changes per epoch (a streaming set reshuffling its shards): the
+    engine calls ``set_epoch(epoch)`` at the start of every epoch, on every rank."""
+
+    def set_epoch(self, epoch: int) -> None: ...
 
 
 @runtime_checkable

@@ -108,6 +108,19 @@ def apply_freeze(module: nn.Module, lock: bool = False, unlock: str | Sequence[s
     return module
 
 
+def lock(tower: nn.Module, unlock: str | Sequence[str] | None = None) -> nn.Module:
+    """Lock a tower, the one way the engine does it (``--lock-image``, ``--teacher``...): the
+    tower's own ``lock_tower()`` when its family defines one (OpenCLIP's LiT lock with
+    ``unlocked_groups``; learnable prompts that stay trainable), else every parameter; then
+    ``unlock`` patterns re-enable gradients and frozen sub-modules are marked for eval mode."""
+    own = getattr(tower, "lock_tower", None)
+    if callable(own):
+        own()
+    else:
+        tower.requires_grad_(False)
+    return apply_freeze(tower, unlock=unlock)
+
+
 def is_frozen(module: nn.Module) -> bool:
     """True when the module has parameters and none of them requires a gradient."""
     params = list(module.parameters())

@@ -76,7 +76,9 @@ def vlkd_register_evaluators(register: Register) -> None:
 @hookspec
 def vlkd_on_train_start(run: Any) -> None:
     """Called on every rank once the model, optimizer and data are built, before step 1.
-    ``run`` exposes ``config``, ``run_dir``, ``is_main`` (rank 0) and ``model``."""
+    ``run`` is the :class:`vlkd_core.training.trainer.Trainer`: it exposes ``config``,
+    ``run_dir``, ``is_main`` (rank 0), ``model``, ``step``, ``epoch`` and ``state`` (a dict
+    where a plugin keeps its per-run objects)."""
 
 
 @hookspec
@@ -96,4 +98,6 @@ def vlkd_on_checkpoint(run: Any, path: str) -> None:
 
 @hookspec
 def vlkd_on_train_end(run: Any, summary: dict[str, Any]) -> None:
-    """Called once when training finishes (or stops on an error) with the run summary."""
+    """Called once when training ends, on every rank, however it ends: ``summary["status"]``
+    is ``finished``, ``interrupted`` (a signal; a checkpoint was written) or ``failed``
+    (``summary["error"]`` holds the one-line error). Close files and writers here."""

@@ -1,8 +1,7 @@
-"""Composition: towers + heads + roles + losses from a TrainConfig, validated before any data
-is read so that impossible combinations fail fast with a fix in the message."""
+"""compose(cfg) -> Bundle: towers + heads + roles + losses from a TrainConfig, validated before
+any data is read so that impossible combinations fail fast with a fix in the message."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
@@ -10,25 +9,13 @@ from torch import nn
 from .. import api
 from ..contracts import LossNeeds, loss_needs
 from ..errors import UsageError
+from ..freeze import apply_freeze, lock
 from ..model import DualEncoder
-from ..specs import parse_weighted_names
+from ..grammar import parse_unlock, parse_weighted_names
+from .bundle import Bundle
 from .config import TrainConfig
 
 SIDES = ("image", "text")
-
-
-@dataclass
-class Composition:
-    model: DualEncoder
-    losses: nn.ModuleDict                 # name -> loss module (its state is checkpointed)
-    weights: dict[str, float]
-    proto_heads: nn.ModuleDict            # side -> prototype head (only for prototype losses)
-    student: str | None                   # "image" | "text" | None (symmetric training)
-    teacher: str | None
-    frozen: dict[str, bool] = field(default_factory=dict)  # side -> tower has no trainable params
-
-    def needs(self) -> dict[str, LossNeeds]:
-        return {name: loss_needs(loss) for name, loss in self.losses.items()}
 
 
 def _backbone_options(spec: str, options: dict[str, Any], cache_dir: str | None) -> dict[str, Any]:
@@ -38,27 +25,6 @@ def _backbone_options(spec: str, options: dict[str, Any], cache_dir: str | None)
         if "cache_dir" in api.factory_options(family):
             options.setdefault("cache_dir", cache_dir)
     return options
-
-
-def _unlock_patterns(cfg: TrainConfig, side: str) -> str | None:
-    patterns = [u.split(":", 1)[1] for u in cfg.unlock if u.startswith(side + ":")]
-    bad = [u for u in cfg.unlock if not u.startswith(("image:", "text:"))]
-    if bad:
-        raise UsageError(f"--unlock '{bad[0]}' must start with 'image:' or 'text:' "
-                         "(e.g. --unlock 'image:layer4*,!*bn*')")
-    return ",".join(patterns) or None
-
-
-def build_losses(cfg: TrainConfig) -> tuple[nn.ModuleDict, dict[str, float]]:
-    losses, weights = nn.ModuleDict(), {}
-    parsed = parse_weighted_names(cfg.loss, flag="--loss")
-    unknown = set(cfg.loss_options) - {n for n, _ in parsed}
-    if unknown:
-        raise UsageError(f"--loss-option for '{sorted(unknown)[0]}', which is not in --loss '{cfg.loss}'")
-    for name, weight in parsed:
-        losses[name] = api.build_loss(name, **cfg.loss_options.get(name, {}))
-        weights[name] = weight
-    return losses, weights
 
 
 def share_prototypes(student: nn.Module, teacher: nn.Module) -> None:
@@ -74,31 +40,48 @@ def share_prototypes(student: nn.Module, teacher: nn.Module) -> None:
     teacher.last_layer = student.last_layer
 
 
-def compose(cfg: TrainConfig) -> Composition:
-    """Build and check everything that does not need data."""
-    from ..freeze import apply_freeze
-    cfg.validate()
-    losses, weights = build_losses(cfg)
-    needs = {n: loss_needs(l) for n, l in losses.items()}
+def _loss_factories(cfg: TrainConfig) -> list[tuple[str, float, LossNeeds]]:
+    """(name, weight, needs) per ``--loss`` item, read before anything is built; ``needs`` is the
+    factory's class attribute when it has one (a function factory's needs are read once built)."""
+    parsed = parse_weighted_names(cfg.loss, flag="--loss")
+    unknown = set(cfg.loss_options) - {n for n, _ in parsed}
+    if unknown:
+        raise UsageError(f"--loss-option for '{sorted(unknown)[0]}', which is not in --loss '{cfg.loss}'")
+    out = []
+    for name, weight in parsed:
+        factory = api.get_component("losses", name).resolve()
+        out.append((name, weight, loss_needs(factory)))
+    return out
+
+
+def _check_roles(cfg: TrainConfig, needs: dict[str, LossNeeds]) -> str | None:
     teacher = None if cfg.teacher == "none" else cfg.teacher
-    student = None if teacher is None else ("image" if teacher == "text" else "text")
     kd = [n for n, nd in needs.items() if nd.teacher and not nd.symmetric]
     if kd and teacher is None:
         raise UsageError(f"loss '{kd[0]}' distils from a teacher; pass --teacher text or --teacher image "
                          "(or use a symmetric loss such as infonce)")
+    return teacher
 
+
+def _towers(cfg: TrainConfig, teacher: str | None) -> dict[str, nn.Module]:
+    """Both towers, locked where asked (the teacher is always locked): the one place that locks."""
     towers = {side: api.build_backbone(getattr(cfg, side), modality=side,
                                        pretrained=getattr(cfg, f"{side}_pretrained"),
                                        **_backbone_options(getattr(cfg, side), getattr(cfg, f"{side}_options"), cfg.cache_dir))
               for side in SIDES}
     locks = {"image": cfg.lock_image or teacher == "image", "text": cfg.lock_text or teacher == "text"}
+    patterns = parse_unlock(cfg.unlock)
     for side in SIDES:
-        unlock = _unlock_patterns(cfg, side)
-        if locks[side] or unlock:
-            apply_freeze(towers[side], lock=locks[side], unlock=unlock)
-    frozen = {side: not any(p.requires_grad for p in towers[side].parameters()) for side in SIDES}
+        unlock = patterns.get(side)
+        if locks[side]:
+            lock(towers[side], unlock=unlock)
+        elif unlock:  # nothing to re-enable, but a pattern that matches nothing is still an error
+            apply_freeze(towers[side], unlock=unlock)
+    return towers
 
-    # heads project to a common width: the teacher's, unless --embed-dim says otherwise
+
+def _heads(cfg: TrainConfig, towers: dict[str, nn.Module], teacher: str | None) -> tuple[dict, dict[str, int]]:
+    """Heads project to a common width: the teacher's, unless --embed-dim says otherwise."""
     dims = {side: towers[side].output_dim for side in SIDES}
     target = cfg.embed_dim or (dims[teacher] if teacher else dims["text"])
     heads: dict[str, nn.Module | None] = {}
@@ -107,23 +90,72 @@ def compose(cfg: TrainConfig) -> Composition:
         heads[side] = api.build_head(name, in_dim=dims[side], out_dim=target, **cfg.head_options) if name else None
         if heads[side] is not None:
             dims[side] = target
+    return heads, dims
+
+
+def _check_widths(dims: dict[str, int], needs: dict[str, LossNeeds], heads: dict, student: str | None) -> None:
     if dims["image"] != dims["text"] and any(nd.same_dim and not nd.prototype_head for nd in needs.values()):
         fix = f"--{student or 'image'}-head linear" if not heads.get(student or "image") else "--embed-dim"
         raise UsageError(f"dimension mismatch: image features are {dims['image']}-d and text features "
                          f"{dims['text']}-d; add {fix} to project them to the same width")
 
-    proto_heads = nn.ModuleDict()
-    if any(nd.prototype_head for nd in needs.values()):
-        if "dino" not in [c.name for c in api.list_components("heads")]:
-            raise UsageError("a prototype loss needs the 'dino' head: pip install -e plugins/dino")
-        for side in SIDES:
-            proto_heads[side] = api.build_head("dino", in_dim=dims[side], out_dim=cfg.prototypes)
-        if teacher:
-            share_prototypes(proto_heads[student], proto_heads[teacher])
 
+def _prototype_head_name(cfg: TrainConfig, needs: dict[str, LossNeeds]) -> str | None:
+    """``--prototype-head``, else the head the prototype losses name in their needs."""
+    wanted = {n: nd.prototype_head for n, nd in needs.items() if nd.prototype_head}
+    if not wanted:
+        return None
+    if cfg.prototype_head:
+        return cfg.prototype_head
+    named = {h for h in wanted.values() if isinstance(h, str)}
+    if len(named) != 1:
+        raise UsageError(f"loss '{sorted(wanted)[0]}' needs a prototype head: pass --prototype-head NAME "
+                         "(see `vlkd components list heads`)")
+    return named.pop()
+
+
+def _prototype_heads(cfg: TrainConfig, needs: dict[str, LossNeeds], dims: dict[str, int],
+                     teacher: str | None) -> nn.ModuleDict:
+    proto_heads = nn.ModuleDict()
+    name = _prototype_head_name(cfg, needs)
+    if name is None:
+        return proto_heads
+    for side in SIDES:
+        proto_heads[side] = api.build_head(name, in_dim=dims[side], out_dim=cfg.prototypes)
+    if teacher:
+        share_prototypes(proto_heads["image" if teacher == "text" else "text"], proto_heads[teacher])
+    return proto_heads
+
+
+def _losses(cfg: TrainConfig, items, dims: dict[str, int], teacher: str | None) -> nn.ModuleDict:
+    """Each loss built with the widths of the tensors it will receive."""
+    student_side = "image" if teacher in (None, "text") else "text"
+    teacher_side = "text" if student_side == "image" else "image"
+    losses = nn.ModuleDict()
+    for name, _, needs in items:
+        width = {"student_dim": dims[student_side], "teacher_dim": dims[teacher_side]}
+        if needs.prototype_head:
+            width = {"student_dim": cfg.prototypes, "teacher_dim": cfg.prototypes}
+        losses[name] = api.build_loss(name, widths=width, **cfg.loss_options.get(name, {}))
+    return losses
+
+
+def compose(cfg: TrainConfig) -> Bundle:
+    """Build and check everything that does not need data."""
+    cfg.validate()
+    items = _loss_factories(cfg)
+    teacher = _check_roles(cfg, {n: nd for n, _, nd in items})
+    towers = _towers(cfg, teacher)
+    heads, dims = _heads(cfg, towers, teacher)
+    losses = _losses(cfg, items, dims, teacher)
+    needs = {n: loss_needs(l) for n, l in losses.items()}  # function factories: now known
+    _check_roles(cfg, needs)
+    student = None if teacher is None else ("image" if teacher == "text" else "text")
+    _check_widths(dims, needs, heads, student)
+    proto_heads = _prototype_heads(cfg, needs, dims, teacher)
     model = DualEncoder(towers["image"], towers["text"], heads["image"], heads["text"])
-    if not any(p.requires_grad for p in list(model.parameters()) + list(proto_heads.parameters())
-               + list(losses.parameters())):
+    bundle = Bundle(model, losses, {n: w for n, w, _ in items}, proto_heads, teacher)
+    if not any(p.requires_grad for p in bundle.parameters()):
         raise UsageError("nothing to train: both towers are locked and there is no trainable head "
                          "(drop --lock-image/--lock-text or add --image-head/--text-head)")
-    return Composition(model, losses, weights, proto_heads, student, teacher, frozen)
+    return bundle

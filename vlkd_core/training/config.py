@@ -9,102 +9,130 @@ from typing import Any
 
 from ..errors import UsageError
 
-TEACHERS = ("text", "image", "none")
-PRECISIONS = ("fp32", "bf16", "fp16")
-AUGMENTS = ("openclip", "imagenet", "none")
 
-# Ranges of the numeric options (types come from the annotations below): (lowest, inclusive).
-# None values (where the annotation allows None) are not range-checked.
-MINIMUM: dict[str, tuple[float, bool]] = {
-    "embed_dim": (1, True), "prototypes": (1, True), "episode_size": (1, True), "workers": (0, True),
-    "epochs": (1, True), "max_steps": (1, True), "batch_size": (1, True), "accum_steps": (1, True),
-    "lr": (0, False), "image_lr": (0, False), "text_lr": (0, False), "weight_decay": (0, True),
-    "warmup_steps": (0, True), "grad_clip": (0, True), "eval_every": (1, True),
-    "save_every": (1, True), "keep_checkpoints": (1, True), "log_every": (1, True),
-    "layer_decay": (0, False), "eval_wise_ft": (0, True),
-}
-# Upper bounds, the same way: (highest, inclusive).
-MAXIMUM: dict[str, tuple[float, bool]] = {"layer_decay": (1, True), "eval_wise_ft": (1, True)}
+@dataclass(frozen=True)
+class Option:
+    """How one TrainConfig field appears to users: its help, CLI flags, range and form.
+
+    ``form``: ``value`` (one value), ``switch`` (``--x/--no-x``), ``pairs`` (repeatable
+    ``key=value`` into a dict), ``loss-pairs`` (repeatable ``LOSS.option=value``), ``list``
+    (repeatable), ``name`` (a component name, ``none`` for None), ``evals`` (repeatable eval
+    specs, ``none`` clears what came before).
+    """
+
+    help: str
+    flags: tuple[str, ...] = ()
+    low: tuple[float, bool] | None = None     # (bound, inclusive)
+    high: tuple[float, bool] | None = None
+    choices: tuple[str, ...] = ()
+    form: str = "value"
+
+    def flag(self, key: str) -> str:
+        return self.flags[0] if self.flags else f"--{key.replace('_', '-')}"
 
 
-FLAGS = {"image_options": "--image-option", "text_options": "--text-option", "head_options": "--head-option",
-         "loss_options": "--loss-option", "data_options": "--data-option"}
+def option(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any = None, **meta: Any) -> Any:
+    """A TrainConfig field: its default written once, with its :class:`Option`."""
+    info = {"option": Option(help, **meta)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=info)
+    return field(default=default, metadata=info)
+
+
+POSITIVE, NON_NEGATIVE = (0, False), (0, True)
+AT_LEAST_1 = (1, True)
+
+
+def options() -> dict[str, Option]:
+    """Every training option by TrainConfig key."""
+    return {f.name: f.metadata["option"] for f in dataclasses.fields(TrainConfig)}
 
 
 def option_name(key: str, source: str) -> str:
     """How to name a TrainConfig key to the user: ``--max-steps`` for flags, ``file: max_steps``."""
     if source != "flags":
         return f"{source}: {key}"
-    return FLAGS.get(key, f"--{key.replace('_', '-')}")
+    known = options()
+    return known[key].flag(key) if key in known else f"--{key.replace('_', '-')}"
 
 
 @dataclass
 class TrainConfig:
     # towers
-    image: str = "torchvision:resnet18"
-    text: str = "hf:sentence-transformers/all-MiniLM-L6-v2"
-    image_pretrained: str | None = None
-    text_pretrained: str | None = None
-    image_options: dict[str, Any] = field(default_factory=lambda: {"image_size": 48})
-    text_options: dict[str, Any] = field(default_factory=dict)
-    cache_dir: str | None = None          # where families cache downloaded weights
+    image: str = option("torchvision:resnet18", "Image tower, family:model.")
+    text: str = option("hf:sentence-transformers/all-MiniLM-L6-v2", "Text tower, family:model.")
+    image_pretrained: str | None = option(None, "Image weights: a family tag or a local path.")
+    text_pretrained: str | None = option(None, "Text weights: a family tag or a local path.")
+    image_options: dict[str, Any] = option(help="key=value for the image tower (repeatable).",
+                                           factory=lambda: {"image_size": 48}, flags=("--image-option",), form="pairs")
+    text_options: dict[str, Any] = option(help="key=value for the text tower (repeatable).",
+                                          factory=dict, flags=("--text-option",), form="pairs")
+    cache_dir: str | None = option(None, "Where towers cache downloaded weights.")
     # heads and roles
-    image_head: str | None = "linear"     # a head name, or None
-    text_head: str | None = None
-    head_options: dict[str, Any] = field(default_factory=dict)
-    embed_dim: int | None = None          # head output size (default: the teacher's width)
-    prototypes: int = 1024                # prototype-head size for DINO/ProtoCPC-style losses
-    teacher: str = "text"                 # text | image | none
-    lock_image: bool = False
-    lock_text: bool = False
-    unlock: list[str] = field(default_factory=list)  # "image:layer4*,!*bn*" / "text:..."
+    image_head: str | None = option("linear", "Head on the image tower (linear, mlp, ...; 'none' for none).", form="name")
+    text_head: str | None = option(None, "Head on the text tower ('none' for none).", form="name")
+    head_options: dict[str, Any] = option(help="key=value for the heads (repeatable).", factory=dict,
+                                          flags=("--head-option",), form="pairs")
+    embed_dim: int | None = option(None, "Head output width (default: the teacher's).", low=AT_LEAST_1)
+    prototypes: int = option(1024, "Prototype count for DINO/ProtoCPC-style losses.", low=AT_LEAST_1)
+    prototype_head: str | None = option(None, "Head for prototype losses (default: the one the loss names).")
+    teacher: str = option("text", "Which tower is the locked teacher.", choices=("text", "image", "none"))
+    lock_image: bool = option(False, "Freeze the image tower.", form="switch")
+    lock_text: bool = option(False, "Freeze the text tower.", form="switch")
+    unlock: list[str] = option(help="TOWER:patterns kept trainable in a locked tower, e.g. 'image:layer4*,!*bn*'.",
+                               factory=list, flags=("--unlock", "--unlock-pattern"), form="list")
     # loss
-    loss: str = "infonce"                 # name[:weight],name[:weight]
-    loss_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per loss name
+    loss: str = option("infonce", "name[:weight],... of the losses to sum.")
+    loss_options: dict[str, dict[str, Any]] = option(help="LOSS.option=value (repeatable), e.g. seed.queue_size=4096.",
+                                                     factory=dict, flags=("--loss-option",), form="loss-pairs")
     # data
-    data: str = "shapes"
-    data_options: dict[str, Any] = field(default_factory=dict)
-    episode_size: int | None = None
-    augment: str = "openclip"             # image-text augmentation preset: openclip | imagenet | none
-    strict: bool = False                  # stop on the first unreadable image
-    workers: int = 0
+    data: str = option("shapes", "Training dataset name.")
+    data_options: dict[str, Any] = option(help="key=value for the dataset (repeatable).", factory=dict,
+                                          flags=("--data-option",), form="pairs")
+    episode_size: int | None = option(None, "A fresh random subset of this many samples per epoch.", low=AT_LEAST_1)
+    augment: str = option("openclip", "Training augmentation: openclip (crop 90-100%, no flip) | imagenet | none.",
+                          choices=("openclip", "imagenet", "none"))
+    strict: bool = option(False, "Stop at the first unreadable image.", form="switch")
+    workers: int = option(0, "DataLoader worker processes.", low=NON_NEGATIVE)
     # optimisation
-    epochs: int = 3
-    max_steps: int | None = None
-    batch_size: int = 128
-    accum_steps: int = 1
-    lr: float = 2e-3
-    image_lr: float | None = None
-    text_lr: float | None = None
-    weight_decay: float = 0.05
-    layer_decay: float | None = None      # lr x decay^(L - depth) per tower layer (BEiT/timm); None: off
-    warmup_steps: int = 20
-    grad_clip: float | None = 1.0
-    precision: str = "fp32"
-    compile: bool = False
-    seed: int = 0
+    epochs: int = option(3, "Passes over the training data.", low=AT_LEAST_1)
+    max_steps: int | None = option(None, "Stop after this many optimizer steps.", low=AT_LEAST_1)
+    batch_size: int = option(128, "Per-process batch size.", low=AT_LEAST_1)
+    accum_steps: int = option(1, "Gradient accumulation steps.", low=AT_LEAST_1)
+    lr: float = option(2e-3, "Peak learning rate (AdamW, warmup then cosine).", low=POSITIVE)
+    image_lr: float | None = option(None, "Learning rate of the image tower and head (default: --lr).", low=POSITIVE)
+    text_lr: float | None = option(None, "Learning rate of the text tower and head (default: --lr).", low=POSITIVE)
+    weight_decay: float = option(0.05, "AdamW weight decay (not on norms and biases).", low=NON_NEGATIVE)
+    layer_decay: float | None = option(None, "Layer-wise lr decay: a tower layer at depth d of L trains at "
+                                       "lr x decay^(L-d) (0 < decay <= 1).", low=POSITIVE, high=(1, True))
+    warmup_steps: int = option(20, "Linear warm-up steps.", low=NON_NEGATIVE)
+    grad_clip: float | None = option(1.0, "Max gradient norm (0 disables).", low=NON_NEGATIVE)
+    precision: str = option("fp32", "Numeric precision.", choices=("fp32", "bf16", "fp16"))
+    compile: bool = option(False, "torch.compile the towers.", form="switch")
+    seed: int = option(0, "Seed of initialisation, sampling and augmentation.")
     # frozen-tower feature cache
-    feature_cache: str = "memory"         # memory | disk | none
-    feature_cache_dir: str | None = None
+    feature_cache: str = option("memory", "Frozen-tower feature cache.", choices=("memory", "disk", "none"))
+    feature_cache_dir: str | None = option(None, "Folder of the disk feature cache.")
     # evaluation
-    eval: list[str] | None = None         # None: the evaluators the training data suggests
-    eval_every: int | None = None         # epochs
-    eval_wise_ft: float | None = None     # also evaluate (1 - a) * start + a * current weights
+    eval: list[str] | None = option(None, "NAME[:key=value,...] (repeatable; 'none' for none; default: "
+                                    "the evaluators the training data suggests).", flags=("--eval",), form="evals")
+    eval_every: int | None = option(None, "Evaluate every N epochs (and always at the end).", low=AT_LEAST_1)
+    eval_wise_ft: float | None = option(None, "Also evaluate WiSE-FT weights (1-A)*start + A*current "
+                                        "(metrics 'wise-ft/...').", low=NON_NEGATIVE, high=(1, True))
     # run directory, checkpoints, logging
-    output_dir: str = "runs"
-    name: str | None = None
-    save_every: int | None = None         # steps
-    keep_checkpoints: int = 2
-    resume: str | None = None             # latest | PATH
-    log_every: int = 10
-    progress: bool = True
+    output_dir: str = option("runs", "Folder of the run folders.")
+    name: str | None = option(None, "Run name: the run directory is OUTPUT_DIR/NAME (default: time, tower, loss).")
+    save_every: int | None = option(None, "Checkpoint every N steps (and at the end).", low=AT_LEAST_1)
+    keep_checkpoints: int = option(2, "Checkpoints kept (the newest).", low=AT_LEAST_1)
+    resume: str | None = option(None, "'latest' (of --name) or a run/checkpoint path.")
+    log_every: int = option(10, "Log metrics every N steps.", low=AT_LEAST_1)
+    progress: bool = option(True, "Show a progress bar.", form="switch")
 
     def check_fields(self, source: str = "flags") -> None:
         """Every field against its annotation (values coerced where harmless, e.g. 2 -> 2.0 for a
-        float) and its range in MINIMUM and MAXIMUM; a UsageError naming the option otherwise."""
-        import math
-
+        float), its range and its choices; a UsageError naming the option otherwise."""
         from ..typecheck import coerce, hints, show
+        declared = options()
         for key, ann in hints(type(self)).items():
             value = getattr(self, key)
             try:
@@ -112,28 +140,12 @@ class TrainConfig:
             except TypeError as exc:
                 raise UsageError(f"{option_name(key, source)} must be {exc}, not {show(value)}") from None
             setattr(self, key, value)
-            if key in MINIMUM and value is not None:
-                low, inclusive = MINIMUM[key]
-                ok = value >= low if inclusive else value > low
-                if not ok or (isinstance(value, float) and not math.isfinite(value)):
-                    bound = f">= {low}" if inclusive else f"> {low}"
-                    raise UsageError(f"{option_name(key, source)} must be {bound}, not {show(value)}")
-            if key in MAXIMUM and value is not None:
-                high, inclusive = MAXIMUM[key]
-                if not (value <= high if inclusive else value < high):
-                    bound = f"<= {high}" if inclusive else f"< {high}"
-                    raise UsageError(f"{option_name(key, source)} must be {bound}, not {show(value)}")
+            problem = _out_of_range(value, declared[key])
+            if problem:
+                raise UsageError(f"{option_name(key, source)} must be {problem}, not {show(value)}")
 
     def validate(self) -> None:
         self.check_fields()
-        if self.teacher not in TEACHERS:
-            raise UsageError(f"--teacher '{self.teacher}' must be one of {', '.join(TEACHERS)}")
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"--precision '{self.precision}' must be one of {', '.join(PRECISIONS)}")
-        if self.augment not in AUGMENTS:
-            raise UsageError(f"--augment '{self.augment}' must be one of {', '.join(AUGMENTS)}")
-        if self.feature_cache not in ("memory", "disk", "none"):
-            raise UsageError(f"--feature-cache '{self.feature_cache}' must be memory, disk or none")
         if self.feature_cache == "disk" and not self.feature_cache_dir:
             raise UsageError("--feature-cache disk needs --feature-cache-dir")
 
@@ -165,6 +177,24 @@ class TrainConfig:
         data = self.to_dict()
         data.update({k: v for k, v in overrides.items() if v is not None})
         return TrainConfig.from_dict(data, source="flags")
+
+
+def _out_of_range(value: Any, opt: Option) -> str | None:
+    """What ``value`` must be when it breaks the option's range or choices (None values pass)."""
+    import math
+    if value is None:
+        return None
+    if opt.choices and value not in opt.choices:
+        return "one of " + ", ".join(opt.choices)
+    for bound, is_low in ((opt.low, True), (opt.high, False)):
+        if bound is None:
+            continue
+        limit, inclusive = bound
+        ok = (value >= limit if inclusive else value > limit) if is_low else \
+             (value <= limit if inclusive else value < limit)
+        if not ok or (isinstance(value, float) and not math.isfinite(value)):
+            return f"{'>' if is_low else '<'}{'=' if inclusive else ''} {limit}"
+    return None
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

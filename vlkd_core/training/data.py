@@ -76,6 +76,12 @@ class Batch:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def head(self, n: int) -> "Batch":
+        """The first ``n`` rows (every rank trims to one size when a loss gathers)."""
+        if n >= len(self):
+            return self
+        return Batch(self.images[:n], self.texts[:n], self.keys[:n], self.labels[:n], self.skipped)
+
 
 def collate(items: list[dict | None]) -> Batch | None:
     good = [it for it in items if it is not None]

@@ -6,53 +6,11 @@ JSON when they parse as JSON, so lists keep their commas: ``seeds=[0,1,2]``.
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .. import api
 from ..errors import UnknownComponentError, UsageError
-
-
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _split_top_level(text: str) -> list[str]:
-    """Split on commas outside brackets and quotes."""
-    parts, depth, quote, start = [], 0, "", 0
-    for i, ch in enumerate(text):
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return parts
-
-
-def parse_eval_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """-> (evaluator name, options)."""
-    name, _, rest = spec.partition(":")
-    options: dict[str, Any] = {}
-    for part in filter(None, (p.strip() for p in _split_top_level(rest))):
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise UsageError(f"--eval '{spec}': '{part}' must look like key=value")
-        if "." in key:
-            outer, inner = key.split(".", 1)
-            options.setdefault(f"{outer}_options", {})[inner] = _value(value)
-        else:
-            options[key] = _value(value)
-    return name.strip(), options
+from ..grammar import parse_eval_spec
 
 
 def suggested_evals(data: str) -> list[str]:

@@ -8,7 +8,7 @@ from ..errors import UsageError
 from . import checkpoint as ckpt
 from .compose import compose
 from .config import TrainConfig
-from .step import TrainStep
+from .bundle import Bundle
 
 
 @dataclass
@@ -16,11 +16,11 @@ class RestoredRun:
     config: TrainConfig
     checkpoint: Path
     run_dir: Path
-    step_module: TrainStep
+    bundle: Bundle
 
     @property
     def model(self):
-        return self.step_module.model
+        return self.bundle.model
 
 
 def load_run(path: str | Path) -> RestoredRun:
@@ -32,9 +32,8 @@ def load_run(path: str | Path) -> RestoredRun:
     meta = ckpt.read_meta(folder)
     cfg = TrainConfig.from_dict(meta["config"], source=str(folder / "meta.json"))
     cfg.resume = None
-    comp = compose(cfg)
-    step_module = TrainStep(comp, caches={})
-    ckpt.load_weights(folder, step_module)
-    step_module.eval()
+    bundle = compose(cfg)
+    ckpt.load_weights(folder, bundle)
+    bundle.eval()
     run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder
-    return RestoredRun(cfg, folder, run_dir, step_module)
+    return RestoredRun(cfg, folder, run_dir, bundle)

@@ -79,19 +79,3 @@ def resolve_run_dir(cfg: TrainConfig, main: bool = True) -> Path:
         raise UsageError(f"run directory '{run_dir}' already has checkpoints; pass --resume latest "
                          "to continue it or choose another --name")
     return run_dir
-
-
-@dataclass
-class RunContext:
-    """What lifecycle hooks receive."""
-    config: TrainConfig
-    run_dir: Path
-    runtime: Runtime
-    model: Any
-    step: int = 0
-    epoch: int = 0
-    state: dict[str, Any] = field(default_factory=dict)  # for loggers to keep per-run objects
-
-    @property
-    def is_main(self) -> bool:
-        return self.runtime.is_main

@@ -33,7 +33,7 @@ class DINOLoss(nn.Module):
                "s, t scored against the same (student's) prototypes")
     paper = ("Caron et al. Emerging Properties in Self-Supervised Vision Transformers (DINO). "
              "ICCV 2021, arXiv:2104.14294")
-    needs = LossNeeds(teacher=True, prototype_head=True, gathers=True, epochs=True)
+    needs = LossNeeds(teacher=True, prototype_head="dino", gathers=True, epochs=True)
 
     def __init__(self, *, teacher_dim: int, student_temp: float = 0.1, teacher_temp: float = 0.04,
                  warmup_teacher_temp: float = 0.04, warmup_teacher_temp_epochs: int = 0,

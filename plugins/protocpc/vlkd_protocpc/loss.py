@@ -30,7 +30,7 @@ class ProtoCPC(nn.Module):
                "π ← m·π + (1−m)·K·mean_b q; s, t scored against the same (student's) prototypes")
     paper = ("Lee. Representation Distillation by Prototypical Contrastive Predictive Coding "
              "(ProtoCPC). ICLR 2022, openreview.net/forum?id=8la28hZOwug (no arXiv version)")
-    needs = LossNeeds(teacher=True, prototype_head=True, gathers=True)
+    needs = LossNeeds(teacher=True, prototype_head="dino", gathers=True)
 
     def __init__(self, *, teacher_dim: int, student_temp: float = 0.1, teacher_temp: float = 0.04,
                  prior_momentum: float = 0.9):

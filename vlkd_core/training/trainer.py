@@ -1,0 +1,334 @@
+"""The Trainer: one run, read top to bottom.
+
+    trainer = Trainer(cfg, runtime)   # compose -> data -> optimizer (nothing written yet)
+    summary = trainer.fit()           # resume, epochs of optimizer steps, checkpoints, evaluation
+
+Lifecycle hooks receive the trainer itself as ``run`` (``config``, ``run_dir``, ``is_main``,
+``model``, ``step``, ``epoch``, ``state``). ``vlkd_on_train_end`` fires however the run ends
+(finished, stopped by a signal, failed), with ``summary["status"]`` saying which.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import api
+from ..contracts import EpochAware
+from ..errors import NonFiniteLossError, UsageError
+from ..images import training_transform
+from ..plugins import get_plugin_manager
+from . import checkpoint as ckpt
+from . import wiseft
+from .cache import FeatureCache, model_fingerprint
+from .compose import compose
+from .config import TrainConfig
+from .data import Batch, build_loader
+from .evals import build_evaluators
+from .layer_decay import depth_functions
+from .optim import build_optimizer, optimizer_summary, param_groups, warmup_cosine
+from .progress import TrainProgress
+from .runlock import RunLock
+from .runtime import Runtime, resolve_run_dir, seed_everything
+from .signals import StopOnSignal
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, runtime: Runtime, console: Any = None):
+        self.config, self.runtime, self.console = cfg, runtime, console
+        self.hook = get_plugin_manager().hook
+        self.state: dict[str, Any] = {}          # for hooks (loggers) to keep per-run objects
+        self.step = self.epoch = self.batch_in_epoch = 0
+        self.samples_seen = self.skipped = 0
+        self.last_checkpoint: Path | None = None
+        self.metrics: dict[str, float] = {}
+        self.eval_metrics: dict[str, float] = {}
+        seed_everything(cfg.seed)
+        self.run_dir = resolve_run_dir(cfg, main=runtime.is_main)
+        self.bundle = compose(cfg)               # fails on impossible combinations, before any data
+        self.evaluators = build_evaluators(cfg.eval_specs()) if runtime.is_main else []
+        self._place()
+        self._build_data()
+        self._build_optimizer()
+
+    @property
+    def is_main(self) -> bool:
+        return self.runtime.is_main
+
+    @property
+    def model(self):
+        return self.bundle.model
+
+    # -- building -----------------------------------------------------------------------------
+    def _place(self) -> None:
+        """Device, optional torch.compile, and feature caches for locked towers."""
+        cfg = self.config
+        self.bundle.to(self.runtime.device)
+        if cfg.compile:
+            for side in ("image", "text"):
+                tower = self.bundle.tower(side)
+                tower.forward = torch.compile(tower.forward)
+        caches: dict[str, FeatureCache | None] = {}
+        for side in ("image", "text"):
+            if cfg.feature_cache == "none" or not self.bundle.frozen[side]:
+                caches[side] = None
+                continue
+            extra = f"{cfg.data}|{json.dumps(cfg.data_options, sort_keys=True)}" if side == "image" else ""
+            fingerprint = model_fingerprint(getattr(cfg, side), self.bundle.tower(side), extra=extra)
+            caches[side] = FeatureCache(fingerprint, cfg.feature_cache_dir if cfg.feature_cache == "disk" else None)
+        self.bundle.use_caches(caches)
+        self.caches = caches
+
+    def _dataset(self):
+        cfg = self.config
+        options = dict(cfg.data_options)
+        if cfg.strict:
+            if "strict" not in api.factory_options(api.get_component("datasets", cfg.data)):
+                raise UsageError(f"--strict: dataset '{cfg.data}' reads no image files (it has no "
+                                 "'strict' option); drop --strict")
+            options["strict"] = True
+        return api.build_dataset(cfg.data, split="train", **options)
+
+    def _build_data(self) -> None:
+        cfg, rt = self.config, self.runtime
+        self.dataset = self._dataset()
+        self.loader, self.view, self.sampler = build_loader(
+            self.dataset, training_transform(self.bundle.tower("image"), cfg.augment), cfg.batch_size,
+            cfg.seed, rt.rank, rt.world, cfg.episode_size, cfg.workers,
+            train_transforms=not self.bundle.frozen["image"])
+        if self.sampler is None and not cfg.max_steps:
+            raise UsageError(f"dataset '{cfg.data}' streams without a length: pass --max-steps")
+        batches = self.sampler.batches_per_epoch if self.sampler else None
+        self.steps_per_epoch = batches // cfg.accum_steps if batches is not None else cfg.max_steps
+        if self.steps_per_epoch < 1:
+            raise UsageError(f"--accum-steps {cfg.accum_steps} is more than the {batches} batches "
+                             "of an epoch")
+        self.total_steps = cfg.max_steps or self.steps_per_epoch * cfg.epochs
+
+    def _build_optimizer(self) -> None:
+        cfg = self.config
+        depths = depth_functions(self.bundle.model, {"image": cfg.image, "text": cfg.text}, cfg.layer_decay)
+        lrs = {"image": cfg.image_lr or cfg.lr, "text": cfg.text_lr or cfg.lr, "other": cfg.lr}
+        groups = param_groups(self.bundle.named_parameters_by_side(), lrs, cfg.weight_decay, depths)
+        self.optimizer = build_optimizer(groups)
+        self.scheduler = warmup_cosine(self.optimizer, cfg.warmup_steps, self.total_steps)
+        self.scaler = torch.amp.GradScaler(self.runtime.device.type, enabled=cfg.precision == "fp16")
+
+    # -- the run ------------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        """Train to the last step; returns the summary (also RUN/summary.json)."""
+        if self.config.resume and self.resume():
+            from .resume import completed_summary  # a finished run: say so, write nothing
+            return completed_summary(self.run_dir, self.step, self.total_steps)
+        summary: dict[str, Any] = {"status": "failed"}
+        try:
+            self._start()
+            self._train_steps()
+            self.save()
+            summary = self.finish_summary("finished", self.evaluate())
+            return summary
+        except BaseException as exc:
+            summary = self.finish_summary(_status_of(exc), self.eval_metrics, error=exc)
+            raise
+        finally:
+            self.hook.vlkd_on_train_end(run=self, summary=summary)
+
+    def resume(self) -> bool:
+        """Load the checkpoint ``--resume`` names; True when the run had already finished."""
+        folder = ckpt.find_checkpoint(self.config.resume, self.run_dir)
+        ckpt.load_weights(folder, self.bundle)
+        state = ckpt.load_training_state(folder)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        ckpt.set_rng_state(state["rng"][min(self.runtime.rank, len(state["rng"]) - 1)])
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        ckpt.release()  # loaded: drop our read leases, so our own pruning may delete it later
+        return self.step >= self.total_steps
+
+    def _start(self) -> None:
+        cfg, rt = self.config, self.runtime
+        self.trainable = self.bundle
+        if rt.distributed:
+            self.trainable = torch.nn.parallel.DistributedDataParallel(
+                self.bundle, broadcast_buffers=False, find_unused_parameters=False,
+                device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
+        if rt.is_main:
+            rt.resources.enter_context(RunLock(self.run_dir))  # one training per run folder
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+            wiseft.prepare_start(self.run_dir, self.bundle.model, bool(cfg.resume), cfg.eval_wise_ft)
+            (self.run_dir / "optimizer.json").write_text(json.dumps(optimizer_summary(self.optimizer), indent=2))
+        self.stop = rt.resources.enter_context(StopOnSignal())  # finish the step, checkpoint, stop
+        self.hook.vlkd_on_train_start(run=self)
+
+    def _train_steps(self) -> None:
+        self.t_start = time.perf_counter()
+        self.bundle.train()
+        progress = TrainProgress(self.total_steps, enabled=self.is_main and self.config.progress,
+                                 console=self.console)
+        with progress:
+            progress.advance_to(self.step)
+            while self.step < self.total_steps:
+                if self.run_epoch(progress):
+                    self.epoch += 1
+                    self.batch_in_epoch = 0
+                    self._periodic_eval()
+
+    def run_epoch(self, progress: TrainProgress) -> bool:
+        """Optimizer steps over (the rest of) one epoch; True when the epoch's data ran out."""
+        cfg = self.config
+        self.bundle.start_epoch(self.epoch, cfg.epochs)
+        self.view.epoch = self.epoch
+        if isinstance(self.dataset, EpochAware):  # streaming sets reshuffle their shards per epoch
+            self.dataset.set_epoch(self.epoch)
+        if self.sampler is not None:
+            self.sampler.set_epoch(self.epoch, self.batch_in_epoch * cfg.accum_steps)
+        self.optimizer.zero_grad(set_to_none=True)  # drop an incomplete accumulation
+        micro, t_step = 0, time.perf_counter()
+        for batch in self.loader:
+            batch = self._agree_on_batch(batch)
+            if batch is None:  # every sample of the batch was unreadable (on some rank)
+                continue
+            loss, logs = self._forward_backward(batch, sync=micro + 1 == cfg.accum_steps)
+            micro += 1
+            if micro < cfg.accum_steps:
+                continue
+            micro = 0
+            self.optimizer_step()
+            now = time.perf_counter()
+            self._after_step(loss, logs, len(batch) * self.runtime.world * cfg.accum_steps / max(now - t_step, 1e-9))
+            t_step = now
+            progress.update(self.step, self.metrics)
+            if self.step >= self.total_steps:
+                return False
+        return True
+
+    def _agree_on_batch(self, batch: Batch) -> Batch | None:
+        """Skip a batch on every rank or none (DDP and the losses' gathers need every rank),
+        and trim to the smallest rank's batch when a loss gathers (one size on every rank)."""
+        self.skipped += batch.skipped
+        size = len(batch)
+        if self.runtime.distributed:
+            smallest = torch.tensor([size], device=self.runtime.device)
+            torch.distributed.all_reduce(smallest, op=torch.distributed.ReduceOp.MIN)
+            if int(smallest) < size and (int(smallest) == 0 or self.bundle.gathers()):
+                size = int(smallest)
+        return batch.head(size) if size else None
+
+    def _forward_backward(self, batch: Batch, sync: bool) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg, rt = self.config, self.runtime
+        no_sync = rt.distributed and not sync
+        with (self.trainable.no_sync() if no_sync else contextlib.nullcontext()), _autocast(cfg, rt.device):
+            loss, logs = self.trainable(batch)
+        if not torch.isfinite(loss.detach()):
+            where = f"; the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else ""
+            raise NonFiniteLossError(f"loss became {loss.item()} at step {self.step + 1} (epoch "
+                                     f"{self.epoch}){where}. Try a lower --lr, --grad-clip or --precision fp32")
+        self.scaler.scale(loss / cfg.accum_steps).backward()
+        self.samples_seen += len(batch) * rt.world
+        return loss, logs
+
+    def optimizer_step(self) -> None:
+        if self.config.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self.bundle.after_optimizer_step()
+        self.step += 1
+        self.batch_in_epoch += 1
+
+    def _after_step(self, loss: torch.Tensor, logs: dict[str, float], samples_per_s: float) -> None:
+        """Log, checkpoint when due, and stop here if a signal arrived."""
+        cfg = self.config
+        self.metrics = {"loss": float(loss.detach()), **logs, "lr": self.optimizer.param_groups[0]["lr"],
+                        "epoch": self.epoch, "samples_per_s": samples_per_s}
+        if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+            self.hook.vlkd_on_step_end(run=self, step=self.step, metrics=self.metrics)
+        due = bool(cfg.save_every and self.step % cfg.save_every == 0)
+        if due:
+            self.save()
+        if self.stop.requested(self.runtime.distributed, self.runtime.device):
+            if not due:
+                self.save()
+            raise self.stop.interrupted(self.step, self.last_checkpoint, self.run_dir, cfg.output_dir,
+                                        self.is_main)
+
+    # -- checkpoints and evaluation -------------------------------------------------------------
+    def _rng_states(self) -> list[dict]:
+        mine = ckpt.rng_state()
+        if not self.runtime.distributed:
+            return [mine]
+        everyone: list[Any] = [None] * self.runtime.world
+        torch.distributed.all_gather_object(everyone, mine)
+        return everyone
+
+    def save(self) -> None:
+        """A checkpoint of the bundle and the training state (every rank's RNG) at this step."""
+        rngs = self._rng_states()
+        if not self.is_main:
+            return
+        training = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                    "scaler": self.scaler.state_dict(), "rng": rngs, "step": self.step,
+                    "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch}
+        self.last_checkpoint = ckpt.save_checkpoint(
+            self.run_dir, self.step, self.bundle, training,
+            {"config": self.config.to_dict(), "epoch": self.epoch}, keep=self.config.keep_checkpoints)
+        for cache in self.caches.values():
+            if cache is not None:
+                cache.save()
+        self.hook.vlkd_on_checkpoint(run=self, path=str(self.last_checkpoint))
+
+    def evaluate(self) -> dict[str, float]:
+        """Run the evaluators (main rank) on the current weights, and WiSE-FT's if asked."""
+        if not (self.is_main and self.evaluators):
+            return self.eval_metrics
+        self.eval_metrics = wiseft.evaluate(self.evaluators, self.bundle.model, self.run_dir,
+                                            self.config.eval_wise_ft)
+        self.hook.vlkd_on_eval_end(run=self, step=self.step, metrics=self.eval_metrics)
+        self.bundle.train()
+        return self.eval_metrics
+
+    def _periodic_eval(self) -> None:
+        every = self.config.eval_every
+        if every and self.epoch % every == 0 and self.step < self.total_steps:
+            self.evaluate()
+
+    def finish_summary(self, status: str, metrics: dict[str, float], error: BaseException | None = None) -> dict[str, Any]:
+        """The run summary; written to RUN/summary.json when the run finished."""
+        elapsed = time.perf_counter() - getattr(self, "t_start", time.perf_counter())
+        summary = {
+            "run_dir": str(self.run_dir), "status": status, "steps": self.step,
+            "epochs": round(self.step / self.steps_per_epoch, 2), "train_seconds": round(elapsed, 2),
+            "samples_per_s": round(self.samples_seen / max(elapsed, 1e-9), 2),
+            "final_loss": self.metrics.get("loss", math.nan), "skipped_samples": self.skipped,
+            "feature_cache": {side: {"entries": len(c), "hits": c.hits, "misses": c.misses}
+                              for side, c in self.caches.items() if c is not None},
+            "metrics": metrics, "checkpoint": str(self.last_checkpoint) if self.last_checkpoint else None,
+            "optimizer": optimizer_summary(self.optimizer)}
+        if error is not None:
+            summary["error"] = f"{type(error).__name__}: {error}".splitlines()[0]
+        if self.is_main and status == "finished":
+            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        return summary
+
+
+def _status_of(exc: BaseException) -> str:
+    from .signals import TrainingInterrupted
+    return "interrupted" if isinstance(exc, (TrainingInterrupted, KeyboardInterrupt)) else "failed"
+
+
+def _autocast(cfg: TrainConfig, device: torch.device):
+    if cfg.precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
