@@ -79,20 +79,26 @@ def eval_transform(spec: ImageSpec) -> Callable:
                       T.CenterCrop(spec.size), *_finish(spec)])
 
 
+def _crop(scale: tuple[float, float], flip: bool) -> Callable[[ImageSpec], list]:
+    def build(spec: ImageSpec) -> list:
+        crop = [T.RandomResizedCrop(spec.size, scale=scale, interpolation=spec.interpolation, antialias=True)]
+        return crop + ([T.RandomHorizontalFlip()] if flip else [])
+    return build
+
+
+# preset -> the random crop (and flip) it applies before the eval transform's final steps
+_AUGMENTATIONS: dict[str, Callable[[ImageSpec], list]] = {
+    "openclip": _crop(OPENCLIP_SCALE, flip=False), "imagenet": _crop(IMAGENET_SCALE, flip=True)}
+
+
 def train_transform(spec: ImageSpec, augment: str = "openclip") -> Callable:
     """The training transform of an augmentation preset (see the module docstring)."""
     if augment == "none":
         return eval_transform(spec)
-    if augment == "openclip":
-        crop = [T.RandomResizedCrop(spec.size, scale=OPENCLIP_SCALE, interpolation=spec.interpolation,
-                                    antialias=True)]
-    elif augment == "imagenet":
-        crop = [T.RandomResizedCrop(spec.size, scale=IMAGENET_SCALE, interpolation=spec.interpolation,
-                                    antialias=True), T.RandomHorizontalFlip()]
-    else:
+    if augment not in _AUGMENTATIONS:
         from .errors import UsageError
         raise UsageError(f"--augment '{augment}' must be one of {', '.join(AUGMENT_PRESETS)}")
-    return T.Compose([to_rgb, *crop, *_finish(spec)])
+    return T.Compose([to_rgb, *_AUGMENTATIONS[augment](spec), *_finish(spec)])
 
 
 class ImagePreprocess:

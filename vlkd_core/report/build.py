@@ -41,14 +41,7 @@ def _zero_shot_per_class(model, dataset, limit: int) -> list[dict]:
     return evaluator.artifacts["per_class"]
 
 
-def build_report(run_dir: str | Path, samples: int = 300, queries: int = 5, top_k: int = 6) -> Path:
-    """Write RUN/report/*.png and RUN/report.html; returns the HTML path."""
-    from ..training.restore import load_run
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UsageError(f"report: '{run_dir}' is not a run directory")
-    out = run_dir / "report"
-    out.mkdir(exist_ok=True)
+def _curve_figures(run_dir: Path, out: Path) -> list[tuple[str, Path]]:
     records = _records(run_dir)
     train = [r for r in records if r.get("type") == "train"]
     evals = [r for r in records if r.get("type") == "eval"]
@@ -57,23 +50,23 @@ def build_report(run_dir: str | Path, samples: int = 300, queries: int = 5, top_
         figures.append(("Loss and learning rate", plots.curves(train, out / "curves.png")))
     if evals:
         figures.append(("Metrics over training", plots.metrics_over_training(evals, out / "metrics.png")))
+    return figures
 
-    restored = load_run(run_dir)
+
+def _model_figures(restored, out: Path, samples: int, queries: int, top_k: int) -> list[tuple[str, Path]]:
+    """Retrieval examples, zero-shot per class and an embedding map on the run's eval data."""
     model = restored.model.eval()
     dataset, split = _eval_dataset(restored.config)
     n = min(samples, len(dataset))
-    items = [dataset[i] for i in range(n)]
-    items = [it for it in items if it is not None]
-    images = [it["image"] for it in items]
-    texts = [it["text"] for it in items]
+    items = [it for it in (dataset[i] for i in range(n)) if it is not None]
+    images, texts = [it["image"] for it in items], [it["text"] for it in items]
     with torch.no_grad():
-        img = model.encode_images(images)
-        txt = model.encode_texts(texts)
+        img, txt = model.encode_images(images), model.encode_texts(texts)
     q = min(queries, len(texts))
     ranked = (txt[:q] @ img.T).topk(min(top_k, len(images)), dim=1).indices.numpy()
     correct = ranked == np.arange(q)[:, None]
-    figures.append((f"Retrieval examples ({split} split)",
-                    plots.retrieval_grid(texts[:q], images, ranked, correct, out / "retrieval.png")))
+    figures = [(f"Retrieval examples ({split} split)",
+                plots.retrieval_grid(texts[:q], images, ranked, correct, out / "retrieval.png"))]
     labels = [it.get("label") for it in items]
     classnames = getattr(dataset, "classnames", None)
     if classnames and all(label is not None for label in labels):
@@ -86,7 +79,10 @@ def build_report(run_dir: str | Path, samples: int = 300, queries: int = 5, top_
         perplexity = max(2.0, min(30.0, (len(images) - 1) / 3))
         points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=0).fit_transform(img.numpy())
         figures.append(("Embedding map", plots.embedding_map(points, labels, classnames, out / "embeddings.png", "t-SNE")))
+    return figures
 
+
+def _page(run_dir: Path, config: dict, figures: list[tuple[str, Path]]) -> str:
     summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
     rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td></tr>"
                    for k, v in sorted(summary.get("metrics", {}).items()))
@@ -94,12 +90,24 @@ def build_report(run_dir: str | Path, samples: int = 300, queries: int = 5, top_
                     for k in ("steps", "epochs", "train_seconds", "samples_per_s", "final_loss") if k in summary)
     body = "".join(f"<h2>{html.escape(title)}</h2><img src='report/{path.name}' style='max-width:100%'>"
                    for title, path in figures)
-    cfg = html.escape(json.dumps(restored.config.to_dict(), indent=2))
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>vlkd report: {html.escape(run_dir.name)}</title>"
+    cfg = html.escape(json.dumps(config, indent=2))
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>vlkd report: {html.escape(run_dir.name)}</title>"
             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}td{padding:2px 12px}"
             "table{border-collapse:collapse}tr:nth-child(even){background:#f3f3f3}</style></head><body>"
             f"<h1>vlkd run {html.escape(run_dir.name)}</h1><h2>Results</h2><table>{rows}{facts}</table>"
             f"{body}<h2>Configuration</h2><pre>{cfg}</pre></body></html>")
+
+
+def build_report(run_dir: str | Path, samples: int = 300, queries: int = 5, top_k: int = 6) -> Path:
+    """Write RUN/report/*.png and RUN/report.html; returns the HTML path."""
+    from ..training.restore import load_run
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UsageError(f"report: '{run_dir}' is not a run directory")
+    out = run_dir / "report"
+    out.mkdir(exist_ok=True)
+    restored = load_run(run_dir)
+    figures = _curve_figures(run_dir, out) + _model_figures(restored, out, samples, queries, top_k)
     path = run_dir / "report.html"
-    path.write_text(page)
+    path.write_text(_page(run_dir, restored.config.to_dict(), figures))
     return path

@@ -26,6 +26,7 @@ class Option:
     high: tuple[float, bool] | None = None
     choices: tuple[str, ...] = ()
     form: str = "value"
+    resumable: bool = False                   # may differ from the saved config on --resume
 
     def flag(self, key: str) -> str:
         return self.flags[0] if self.flags else f"--{key.replace('_', '-')}"
@@ -67,7 +68,7 @@ class TrainConfig:
                                            factory=lambda: {"image_size": 48}, flags=("--image-option",), form="pairs")
     text_options: dict[str, Any] = option(help="key=value for the text tower (repeatable).",
                                           factory=dict, flags=("--text-option",), form="pairs")
-    cache_dir: str | None = option(None, "Where towers cache downloaded weights.")
+    cache_dir: str | None = option(None, "Where towers cache downloaded weights.", resumable=True)
     # heads and roles
     image_head: str | None = option("linear", "Head on the image tower (linear, mlp, ...; 'none' for none).", form="name")
     text_head: str | None = option(None, "Head on the text tower ('none' for none).", form="name")
@@ -92,11 +93,11 @@ class TrainConfig:
     episode_size: int | None = option(None, "A fresh random subset of this many samples per epoch.", low=AT_LEAST_1)
     augment: str = option("openclip", "Training augmentation: openclip (crop 90-100%, no flip) | imagenet | none.",
                           choices=("openclip", "imagenet", "none"))
-    strict: bool = option(False, "Stop at the first unreadable image.", form="switch")
-    workers: int = option(0, "DataLoader worker processes.", low=NON_NEGATIVE)
+    strict: bool = option(False, "Stop at the first unreadable image.", form="switch", resumable=True)
+    workers: int = option(0, "DataLoader worker processes.", low=NON_NEGATIVE, resumable=True)
     # optimisation
-    epochs: int = option(3, "Passes over the training data.", low=AT_LEAST_1)
-    max_steps: int | None = option(None, "Stop after this many optimizer steps.", low=AT_LEAST_1)
+    epochs: int = option(3, "Passes over the training data.", low=AT_LEAST_1, resumable=True)
+    max_steps: int | None = option(None, "Stop after this many optimizer steps.", low=AT_LEAST_1, resumable=True)
     batch_size: int = option(128, "Per-process batch size.", low=AT_LEAST_1)
     accum_steps: int = option(1, "Gradient accumulation steps.", low=AT_LEAST_1)
     lr: float = option(2e-3, "Peak learning rate (AdamW, warmup then cosine).", low=POSITIVE)
@@ -111,22 +112,22 @@ class TrainConfig:
     compile: bool = option(False, "torch.compile the towers.", form="switch")
     seed: int = option(0, "Seed of initialisation, sampling and augmentation.")
     # frozen-tower feature cache
-    feature_cache: str = option("memory", "Frozen-tower feature cache.", choices=("memory", "disk", "none"))
-    feature_cache_dir: str | None = option(None, "Folder of the disk feature cache.")
+    feature_cache: str = option("memory", "Frozen-tower feature cache.", choices=("memory", "disk", "none"), resumable=True)
+    feature_cache_dir: str | None = option(None, "Folder of the disk feature cache.", resumable=True)
     # evaluation
     eval: list[str] | None = option(None, "NAME[:key=value,...] (repeatable; 'none' for none; default: "
-                                    "the evaluators the training data suggests).", flags=("--eval",), form="evals")
-    eval_every: int | None = option(None, "Evaluate every N epochs (and always at the end).", low=AT_LEAST_1)
+                                    "the evaluators the training data suggests).", flags=("--eval",), form="evals", resumable=True)
+    eval_every: int | None = option(None, "Evaluate every N epochs (and always at the end).", low=AT_LEAST_1, resumable=True)
     eval_wise_ft: float | None = option(None, "Also evaluate WiSE-FT weights (1-A)*start + A*current "
-                                        "(metrics 'wise-ft/...').", low=NON_NEGATIVE, high=(1, True))
+                                        "(metrics 'wise-ft/...').", low=NON_NEGATIVE, high=(1, True), resumable=True)
     # run directory, checkpoints, logging
-    output_dir: str = option("runs", "Folder of the run folders.")
-    name: str | None = option(None, "Run name: the run directory is OUTPUT_DIR/NAME (default: time, tower, loss).")
-    save_every: int | None = option(None, "Checkpoint every N steps (and at the end).", low=AT_LEAST_1)
-    keep_checkpoints: int = option(2, "Checkpoints kept (the newest).", low=AT_LEAST_1)
-    resume: str | None = option(None, "'latest' (of --name) or a run/checkpoint path.")
-    log_every: int = option(10, "Log metrics every N steps.", low=AT_LEAST_1)
-    progress: bool = option(True, "Show a progress bar.", form="switch")
+    output_dir: str = option("runs", "Folder of the run folders.", resumable=True)
+    name: str | None = option(None, "Run name: the run directory is OUTPUT_DIR/NAME (default: time, tower, loss).", resumable=True)
+    save_every: int | None = option(None, "Checkpoint every N steps (and at the end).", low=AT_LEAST_1, resumable=True)
+    keep_checkpoints: int = option(2, "Checkpoints kept (the newest).", low=AT_LEAST_1, resumable=True)
+    resume: str | None = option(None, "'latest' (of --name) or a run/checkpoint path.", resumable=True)
+    log_every: int = option(10, "Log metrics every N steps.", low=AT_LEAST_1, resumable=True)
+    progress: bool = option(True, "Show a progress bar.", form="switch", resumable=True)
 
     def check_fields(self, source: str = "flags") -> None:
         """Every field against its annotation (values coerced where harmless, e.g. 2 -> 2.0 for a

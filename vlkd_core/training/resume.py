@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from .config import TrainConfig, option_name
+from .config import TrainConfig, option_name, options
 
-# Options that may differ from the saved config when resuming: how long to train, when to save,
-# evaluate and log, and where things live -- never the model, the data or the optimiser.
-MAY_CHANGE = ("epochs", "max_steps", "save_every", "keep_checkpoints", "eval", "eval_every", "eval_wise_ft",
-              "log_every", "progress", "workers", "strict", "resume", "output_dir", "name",
-              "cache_dir", "feature_cache", "feature_cache_dir")
+# Options that may differ from the saved config when resuming (declared ``resumable`` in
+# config.py): how long to train, when to save, evaluate and log, and where things live -- never
+# the model, the data or the optimiser.
+MAY_CHANGE = tuple(key for key, opt in options().items() if opt.resumable)
 
 
 def _run_dir_of(folder: Path) -> Path:
