@@ -31,6 +31,9 @@ class LossNeeds:
     epochs:         has ``set_epoch(epoch, total_epochs)`` (schedules such as DINO's warm-up).
     same_dim:       student and teacher features must have the same width (False for losses
                     that compare each side only with itself, e.g. RKD).
+    second_view:    ``"text"`` or ``"image"``: called as loss(view, view_again), two forward
+                    passes of that side's tower and head on the same batch in train mode (their
+                    dropout differs), e.g. SimCSE; the tower must be trainable.
     after_step:     has ``after_optimizer_step()``, which the engine calls after every optimizer
                     step (e.g. InfoNCE clamps its logit scale in place there, as OpenCLIP does,
                     so the scale's gradient never dies at the cap).
@@ -45,6 +48,7 @@ class LossNeeds:
     epochs: bool = False
     same_dim: bool = True
     after_step: bool = False
+    second_view: str | None = None
 
 
 DEFAULT_NEEDS = LossNeeds()

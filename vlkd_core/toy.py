@@ -52,10 +52,12 @@ class ToyTextTower(nn.Module):
 
     modality = "text"
 
-    def __init__(self, width: int, output_dim: int, buckets: int = 8192, max_len: int = 32):
+    def __init__(self, width: int, output_dim: int, buckets: int = 8192, max_len: int = 32,
+                 dropout: float = 0.0):
         super().__init__()
         self.output_dim, self.buckets, self.max_len = output_dim, buckets, max_len
         self.embed = nn.EmbeddingBag(buckets + 1, 8 * width, mode="mean", padding_idx=0)
+        self.drop = nn.Dropout(dropout)  # no parameters: state_dict keys unchanged
         self.mlp = nn.Sequential(nn.GELU(), nn.Linear(8 * width, output_dim))
 
     def preprocess(self, texts: list[str], train: bool = False) -> torch.Tensor:
@@ -68,13 +70,15 @@ class ToyTextTower(nn.Module):
         return ids
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.mlp(self.embed(ids))
+        return self.mlp(self.drop(self.embed(ids)))
 
 
 def build_toy_backbone(model: str, modality: str = "image", pretrained: str | None = None,
-                       output_dim: int = 64, image_size: int = 32) -> nn.Module:
+                       output_dim: int = 64, image_size: int = 32, dropout: float = 0.0) -> nn.Module:
+    """``dropout`` (text tower): before its last layer, so two train-mode passes differ."""
     width = WIDTHS[model]
-    tower = ToyImageTower(width, output_dim, image_size) if modality == "image" else ToyTextTower(width, output_dim)
+    tower = (ToyImageTower(width, output_dim, image_size) if modality == "image"
+             else ToyTextTower(width, output_dim, dropout=dropout))
     if pretrained:
         from .weights import load_state_dict_file
         tower.load_state_dict(load_state_dict_file(pretrained, flag="pretrained"))

@@ -108,10 +108,16 @@ class Bundle(nn.Module):
         student, teacher = self.student or "image", self.teacher or "text"
         total = torch.zeros((), device=device)
         logs: dict[str, float] = {}
+        again: dict[str, torch.Tensor] = {}  # second passes, once per side and step
         for name, loss in self.losses.items():
             needs = loss_needs(loss)
             s, t = feats[student], feats[teacher]
-            if needs.prototype_head:
+            if needs.second_view:
+                side = needs.second_view
+                if side not in again:
+                    again[side] = self.head(side)(self._encode(side, batch, device))
+                s, t = feats[side], again[side]
+            elif needs.prototype_head:
                 s, t = self.proto_heads[student](s), self.proto_heads[teacher](t)
             kwargs: dict[str, Any] = {}
             if needs.labels:

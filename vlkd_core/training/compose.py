@@ -93,6 +93,20 @@ def _heads(cfg: TrainConfig, towers: dict[str, nn.Module], teacher: str | None) 
     return heads, dims
 
 
+def _check_second_views(needs: dict[str, LossNeeds], towers: dict[str, nn.Module]) -> None:
+    for name, nd in needs.items():
+        side = nd.second_view
+        if side is None:
+            continue
+        if side not in SIDES:
+            raise UsageError(f"loss '{name}' asks for a second view of '{side}'; LossNeeds.second_view "
+                             "must be 'image' or 'text'")
+        if not any(p.requires_grad for p in towers[side].parameters()):
+            raise UsageError(f"loss '{name}' trains the {side} tower on two views of each input, but the "
+                             f"{side} tower is locked; drop --lock-{side} / --teacher {side} "
+                             "(e.g. --teacher none)")
+
+
 def _check_widths(dims: dict[str, int], needs: dict[str, LossNeeds], heads: dict, student: str | None) -> None:
     if dims["image"] != dims["text"] and any(nd.same_dim and not nd.prototype_head for nd in needs.values()):
         fix = f"--{student or 'image'}-head linear" if not heads.get(student or "image") else "--embed-dim"
@@ -134,7 +148,9 @@ def _losses(cfg: TrainConfig, items, dims: dict[str, int], teacher: str | None) 
     losses = nn.ModuleDict()
     for name, _, needs in items:
         width = {"student_dim": dims[student_side], "teacher_dim": dims[teacher_side]}
-        if needs.prototype_head:
+        if needs.second_view in SIDES:
+            width = {"student_dim": dims[needs.second_view], "teacher_dim": dims[needs.second_view]}
+        elif needs.prototype_head:
             width = {"student_dim": cfg.prototypes, "teacher_dim": cfg.prototypes}
         losses[name] = api.build_loss(name, widths=width, **cfg.loss_options.get(name, {}))
     return losses
@@ -151,7 +167,8 @@ def compose(cfg: TrainConfig) -> Bundle:
     needs = {n: loss_needs(l) for n, l in losses.items()}  # function factories: now known
     _check_roles(cfg, needs)
     student = None if teacher is None else ("image" if teacher == "text" else "text")
-    _check_widths(dims, needs, heads, student)
+    _check_second_views(needs, towers)
+    _check_widths(dims, {n: nd for n, nd in needs.items() if not nd.second_view}, heads, student)
     proto_heads = _prototype_heads(cfg, needs, dims, teacher)
     model = DualEncoder(towers["image"], towers["text"], heads["image"], heads["text"])
     bundle = Bundle(model, losses, {n: w for n, w, _ in items}, proto_heads, teacher)
