@@ -14,12 +14,17 @@ from ..grammar import parse_eval_spec
 
 
 def suggested_evals(data: str) -> list[str]:
-    """The ``evals`` a dataset plugin registered for runs that train on it (none if it did not)."""
-    try:
-        component = api.get_component("datasets", data)
-    except UnknownComponentError:  # fails later, where the data is built, with "did you mean"
-        return []
-    return [str(spec) for spec in component.metadata.get("evals", [])]
+    """The ``evals`` the dataset plugins of ``--data`` registered for runs that train on their
+    data (for a mixture, every source's, once each; none if they registered none)."""
+    from .sources import source_names
+    specs: list[str] = []
+    for name in source_names(data):
+        try:
+            component = api.get_component("datasets", name)
+        except UnknownComponentError:  # fails later, where the data is built, with "did you mean"
+            continue
+        specs += [str(spec) for spec in component.metadata.get("evals", []) if str(spec) not in specs]
+    return specs
 
 
 def build_evaluators(specs: list[str]) -> list[tuple[str, Any]]:

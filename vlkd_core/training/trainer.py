@@ -18,7 +18,6 @@ from typing import Any
 
 import torch
 
-from .. import api
 from ..contracts import EpochAware
 from ..errors import NonFiniteLossError, UsageError
 from ..images import training_transform
@@ -36,6 +35,7 @@ from .progress import TrainProgress
 from .runlock import RunLock
 from .runtime import Runtime, resolve_run_dir, seed_everything
 from .signals import StopOnSignal
+from .sources import build_training_data
 
 
 class Trainer:
@@ -84,19 +84,9 @@ class Trainer:
         self.bundle.use_caches(caches)
         self.caches = caches
 
-    def _dataset(self):
-        cfg = self.config
-        options = dict(cfg.data_options)
-        if cfg.strict:
-            if "strict" not in api.factory_options(api.get_component("datasets", cfg.data)):
-                raise UsageError(f"--strict: dataset '{cfg.data}' reads no image files (it has no "
-                                 "'strict' option); drop --strict")
-            options["strict"] = True
-        return api.build_dataset(cfg.data, split="train", **options)
-
     def _build_data(self) -> None:
         cfg, rt = self.config, self.runtime
-        self.dataset = self._dataset()
+        self.dataset = build_training_data(cfg)
         self.loader, self.view, self.sampler = build_loader(
             self.dataset, training_transform(self.bundle.tower("image"), cfg.augment), cfg.batch_size,
             cfg.seed, rt.rank, rt.world, cfg.episode_size, cfg.workers,
