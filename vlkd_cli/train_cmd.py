@@ -1,82 +1,14 @@
 """`vlkd train`: flags mirror TrainConfig keys (and --config files); flags override the file."""
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.table import Table
 
-from .common import command_url_trust, console, fail, handle_errors
+from .common import command_url_trust, console, handle_errors
+from .launch import LAUNCH_OPTIONS, check_launch, launch, needs_launch
 from .train_options import config_parameters, given_config
-
-LAUNCH_FLAGS = {"--nproc-per-node": 1, "--nnodes": 1, "--node-rank": 1, "--rdzv-endpoint": 1,
-                "--rdzv-backend": 1, "--master-port": 1}
-
-
-def _strip_launch_flags(argv: list[str]) -> list[str]:
-    out, skip = [], 0
-    for arg in argv:
-        if skip:
-            skip -= 1
-            continue
-        name = arg.split("=", 1)[0]
-        if name in LAUNCH_FLAGS:
-            skip = 0 if "=" in arg else LAUNCH_FLAGS[name]
-            continue
-        out.append(arg)
-    return out
-
-
-def _launch(nproc: int, nnodes: int, node_rank: int, rdzv_endpoint: Optional[str],
-            master_port: Optional[int], argv: list[str]) -> int:
-    """Re-run this command under torch.distributed.run (torchrun)."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--nnodes={nnodes}"]
-    if nnodes > 1:
-        if not rdzv_endpoint:
-            fail("--nnodes > 1 needs --rdzv-endpoint HOST:PORT")
-        cmd += [f"--node-rank={node_rank}", "--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}"]
-    else:
-        cmd += ["--standalone"] if master_port is None else [f"--master-port={master_port}"]
-    cmd += ["-m", "vlkd_cli", "train", *_strip_launch_flags(argv)]
-    console.print(f"[dim]launching: {' '.join(cmd)}[/]")
-    return _run_forwarding_signals(cmd, env=dict(os.environ, VLKD_LAUNCHED="1"))
-
-
-def _run_forwarding_signals(cmd: list[str], env: dict) -> int:
-    """Run torchrun in its own session, so a terminal's Ctrl-C reaches only this launcher, which
-    passes SIGINT/SIGTERM on to torchrun once; torchrun passes it to each worker, and the
-    workers finish their step, checkpoint and stop while the launcher waits for them (before,
-    the launcher died at once in a KeyboardInterrupt and left torchrun running). Exits
-    128 + signal like a single-process run."""
-    import signal
-    child = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent)
-    received: list[int] = []
-
-    def forward(signum, frame):
-        if not received and child.poll() is None:
-            child.send_signal(signum)
-        received.append(signum)
-
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        code = child.wait()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 128 + received[0] if received and code != 0 else code
-
-
-def _die_with_parent() -> None:
-    """Linux: torchrun gets SIGTERM if the launcher dies (e.g. kill -9), as it would in the
-    launcher's process group."""
-    try:
-        import ctypes
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM
-    except OSError:
-        pass
-
 
 def results_table(summary: dict) -> Table:
     table = Table(title=f"results: {summary['run_dir']}")
@@ -101,17 +33,6 @@ def optimizer_table(groups: list) -> Table:
     for g in groups:
         table.add_row(g["name"], f"{g['lr']:.3g}", f"{g['weight_decay']:g}", str(g["tensors"]))
     return table
-
-
-def _check_launch(nproc_per_node: int, nnodes: int, node_rank: int, master_port: Optional[int]) -> None:
-    for flag, value, low in (("--nproc-per-node", nproc_per_node, 1), ("--nnodes", nnodes, 1),
-                             ("--node-rank", node_rank, 0), ("--master-port", master_port, 1)):
-        if value is not None and value < low:
-            fail(f"{flag} must be >= {low}, not {value}")
-    if node_rank >= nnodes:
-        fail(f"--node-rank {node_rank} must be less than --nnodes {nnodes}")
-    if master_port is not None and master_port > 65535:
-        fail(f"--master-port must be <= 65535, not {master_port}")
 
 
 def resolve_config(config: Optional[Path], given: dict):
@@ -145,17 +66,16 @@ def train_command(ctx: typer.Context, config: Optional[Path] = None, nproc_per_n
                   nnodes: int = 1, node_rank: int = 0, rdzv_endpoint: Optional[str] = None,
                   master_port: Optional[int] = None, allow_pipe: bool = False, **values) -> None:
     """Train: compose towers, heads and losses from plugins (defaults: the MiniLM→image distillation job)."""
-    _check_launch(nproc_per_node, nnodes, node_rank, master_port)
+    check_launch(nproc_per_node, nnodes, node_rank, master_port)
     from vlkd_core.grammar import parse_eval_spec
     from vlkd_core.training import train
     given = given_config(values)
     cfg = resolve_config(config, given)
     typed = [cfg.data_options if "data_options" in given else {},
              *(parse_eval_spec(spec)[1] for spec in given.get("eval") or [])]
-    if (nproc_per_node > 1 or nnodes > 1) and not os.environ.get("VLKD_LAUNCHED"):
+    if needs_launch(nproc_per_node, nnodes):
         command_url_trust(allow_pipe, typed)  # refuse a typed pipe: before launching
-        argv = sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else list(ctx.args)
-        raise typer.Exit(_launch(nproc_per_node, nnodes, node_rank, rdzv_endpoint, master_port, argv))
+        raise typer.Exit(launch("train", nproc_per_node, nnodes, node_rank, rdzv_endpoint, master_port, ctx))
     with command_url_trust(allow_pipe, typed):
         summary = train(cfg, console=console)
     if int(os.environ.get("RANK", "0")) == 0:
@@ -164,11 +84,7 @@ def train_command(ctx: typer.Context, config: Optional[Path] = None, nproc_per_n
 
 _OWN_OPTIONS = {
     "config": typer.Option(None, "--config", help="TOML/YAML/JSON file whose keys mirror these flags."),
-    "nproc_per_node": typer.Option(1, help="Processes on this node: relaunches under torchrun."),
-    "nnodes": typer.Option(1, help="Nodes of a multi-node run."),
-    "node_rank": typer.Option(0, help="This node's rank in a multi-node run."),
-    "rdzv_endpoint": typer.Option(None, help="HOST:PORT of the rendezvous (multi-node)."),
-    "master_port": typer.Option(None, help="Port for single-node runs (default: any free)."),
+    **LAUNCH_OPTIONS,
     "allow_pipe": typer.Option(False, "--allow-pipe", help="Let pipe:/remote shard URLs typed in "
                                "--data-option/--eval on this command line run their command "
                                "(never honoured from config files or saved runs)."),
