@@ -1,0 +1,29 @@
+"""`vlkd export RUN --format FORMAT --out DIR`."""
+from pathlib import Path
+
+import typer
+
+from .common import console, handle_errors
+
+
+def _format_help() -> str:
+    from vlkd_core.exports import FORMATS  # cheap: the formats' modules load when used
+    return "; ".join(f"{name}: {fmt.summary}" for name, fmt in FORMATS.items())
+
+
+@handle_errors
+def export_command(
+    run: Path = typer.Argument(..., help="Run directory, checkpoint folder or safetensors export."),
+    format: str = typer.Option(..., "--format", "-f", help=f"Export format. {_format_help()}."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write (must be empty or absent)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out folder."),
+):
+    """Write a trained model in a format another library loads directly."""
+    from vlkd_core.exports import export
+    with console.status(f"exporting {run} as {format}"):
+        path = export(run, format, out, overwrite=overwrite)
+    console.print(f"[green]wrote[/] {path} ({format})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export_command)
