@@ -37,6 +37,14 @@ class LossNeeds:
     after_step:     has ``after_optimizer_step()``, which the engine calls after every optimizer
                     step (e.g. InfoNCE clamps its logit scale in place there, as OpenCLIP does,
                     so the scale's gradient never dies at the cap).
+    episodes:       has ``start_episode(episode)``, which the engine calls at the start of every
+                    epoch on every rank (after ``set_epoch``, before the first batch, also when a
+                    run resumes mid-epoch) with a :class:`vlkd_core.training.episodes.Episode`:
+                    the epoch's sample indices and, on demand, every sample encoded by each
+                    tower + head (eval mode, no augmentation, identical on every rank). A loss
+                    whose state for that episode came from the checkpoint must keep it.
+    sample_ids:     accepts ``indices=`` [B], the dataset index of each row (e.g. to look up a
+                    per-sample cluster assignment made at the episode's start).
     """
 
     teacher: bool = True
@@ -48,6 +56,8 @@ class LossNeeds:
     epochs: bool = False
     same_dim: bool = True
     after_step: bool = False
+    episodes: bool = False
+    sample_ids: bool = False
     second_view: str | None = None
 
 

@@ -11,7 +11,7 @@ for its name.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -77,6 +77,15 @@ class Bundle(nn.Module):
             if loss_needs(loss).epochs:  # schedules such as DINO's teacher-temperature warm-up
                 loss.set_epoch(epoch, total_epochs)
 
+    def start_episode(self, make_episode: Callable[[], Any]) -> None:
+        """Hand the epoch's Episode to the losses that declare ``needs.episodes``; it is built
+        only when one does (``make_episode`` is the engine's builder)."""
+        wanting = [loss for loss in self.losses.values() if loss_needs(loss).episodes]
+        if wanting:
+            episode = make_episode()
+            for loss in wanting:
+                loss.start_episode(episode)
+
     def after_optimizer_step(self) -> None:
         for loss in self.losses.values():
             if loss_needs(loss).after_step:  # e.g. InfoNCE clamps its logit scale in place
@@ -122,6 +131,8 @@ class Bundle(nn.Module):
             kwargs: dict[str, Any] = {}
             if needs.labels:
                 kwargs["labels"] = contrastive_ids(batch, needs.class_labels).to(device)
+            if needs.sample_ids:
+                kwargs["indices"] = batch.indices.to(device)
             out = loss(s, t.detach() if self.teacher and not needs.symmetric else t, **kwargs)
             value = loss_value(out)
             total = total + self.weights[name] * value

@@ -72,6 +72,7 @@ class Batch:
     keys: list[str]
     labels: torch.Tensor
     skipped: int
+    indices: torch.Tensor | None = None  # dataset index of each row (LossNeeds.sample_ids)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -80,16 +81,18 @@ class Batch:
         """The first ``n`` rows (every rank trims to one size when a loss gathers)."""
         if n >= len(self):
             return self
-        return Batch(self.images[:n], self.texts[:n], self.keys[:n], self.labels[:n], self.skipped)
+        return Batch(self.images[:n], self.texts[:n], self.keys[:n], self.labels[:n], self.skipped,
+                     None if self.indices is None else self.indices[:n])
 
 
 def collate(items: list[dict | None]) -> Batch | None:
     good = [it for it in items if it is not None]
     if not good:
-        return Batch(torch.empty(0), [], [], torch.empty(0, dtype=torch.long), len(items))
+        return Batch(torch.empty(0), [], [], torch.empty(0, dtype=torch.long), len(items),
+                     torch.empty(0, dtype=torch.long))
     return Batch(torch.stack([it["image"] for it in good]), [it["text"] for it in good],
                  [it["key"] for it in good], torch.tensor([it["label"] for it in good]),
-                 len(items) - len(good))
+                 len(items) - len(good), torch.tensor([it["index"] for it in good], dtype=torch.long))
 
 
 def _worker_init(worker_id: int) -> None:

@@ -28,6 +28,7 @@ from .cache import FeatureCache, model_fingerprint
 from .compose import compose
 from .config import TrainConfig
 from .data import Batch, build_loader
+from .episodes import episode_for
 from .evals import build_evaluators
 from .layer_decay import depth_functions
 from .optim import build_optimizer, optimizer_summary, param_groups, warmup_cosine
@@ -208,6 +209,7 @@ class Trainer:
             smallest = torch.tensor([size], device=self.runtime.device)
             torch.distributed.all_reduce(smallest, op=torch.distributed.ReduceOp.MIN)
             if int(smallest) < size and (int(smallest) == 0 or self.bundle.gathers()):
+        self.bundle.start_episode(lambda: episode_for(self))  # losses declaring needs.episodes
                 size = int(smallest)
         return batch.head(size) if size else None
 
