@@ -180,6 +180,7 @@ class Trainer:
             self.dataset.set_epoch(self.epoch)
         if self.sampler is not None:
             self.sampler.set_epoch(self.epoch, self.batch_in_epoch * cfg.accum_steps)
+        self.bundle.start_episode(lambda: episode_for(self))  # losses declaring needs.episodes
         self.optimizer.zero_grad(set_to_none=True)  # drop an incomplete accumulation
         micro, t_step = 0, time.perf_counter()
         for batch in self.loader:
@@ -209,7 +210,6 @@ class Trainer:
             smallest = torch.tensor([size], device=self.runtime.device)
             torch.distributed.all_reduce(smallest, op=torch.distributed.ReduceOp.MIN)
             if int(smallest) < size and (int(smallest) == 0 or self.bundle.gathers()):
-        self.bundle.start_episode(lambda: episode_for(self))  # losses declaring needs.episodes
                 size = int(smallest)
         return batch.head(size) if size else None
 
