@@ -55,6 +55,20 @@ def test_towers_match_open_clip_and_keep_only_their_half(tiny_clip, clip_checkpo
         assert torch.allclose(text_tower(tokens), model.encode_text(tokens), atol=1e-5)
 
 
+def test_training_tokens_drop_trailing_padding_and_keep_the_features(tiny_clip, clip_checkpoint):
+    """Under the causal mask the argmax-pooled EOT token never sees the padding after it, so
+    training batches are cut after the longest caption with the same features."""
+    model, _, path = clip_checkpoint
+    tower = vlkd.build_backbone(f"openclip:{tiny_clip}", modality="text", pretrained=str(path)).eval()
+    full = tower.preprocess(TEXTS)
+    short = tower.preprocess(TEXTS, train=True)
+    longest = int(full.ne(0).sum(1).max())
+    assert full.shape[1] == 16 and short.shape[1] == longest < 16
+    assert torch.equal(short, full[:, :longest])
+    with torch.no_grad():
+        assert torch.allclose(tower(short), model.encode_text(full), atol=1e-5)
+
+
 def test_local_directory_and_tower_state_dict_files(tiny_clip, tiny_cfg, clip_checkpoint, tmp_path):
     model, _, path = clip_checkpoint
     folder = tmp_path / "folder"

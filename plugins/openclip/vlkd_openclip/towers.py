@@ -66,6 +66,12 @@ class OpenCLIPImageTower(DepthFromBlocks, nn.Module):
         self.visual.lock(unlocked_groups=self.unlocked_groups, freeze_bn_stats=self.freeze_bn_stats)
 
 
+def _trim_padding(tokens: torch.Tensor) -> torch.Tensor:
+    """Tokens up to the last non-padding (non-zero) position of the batch."""
+    used = torch.nonzero(tokens.ne(0).any(0))
+    return tokens[:, :int(used[-1]) + 1] if len(used) else tokens
+
+
 class OpenCLIPTextTower(DepthFromBlocks, nn.Module):
     """``encode_text`` of a CLIP model (whose ``visual`` was deleted) or a CustomTextCLIP's
     ``text`` module, with open_clip's tokenizer."""
@@ -103,13 +109,27 @@ class OpenCLIPTextTower(DepthFromBlocks, nn.Module):
 
     def preprocess(self, texts: list[str], train: bool = False) -> torch.Tensor:
         if self.prompt is None:
-            return self.tokenizer(list(texts))
+            tokens = self.tokenizer(list(texts))
+            return _trim_padding(tokens) if train and self._trimmable() else tokens
         return self.tokenizer(list(texts), context_length=self.context_length - self.prompt.num_tokens)
+
+    def _trimmable(self) -> bool:
+        """Training batches may drop the padding after the longest caption: under a causal mask
+        no token attends to later ones, so the pooled (argmax/EOS/first) token's features do not
+        change, and the transformer runs on ~12 positions instead of 77."""
+        text = self.text
+        pool = getattr(text, "text_pool_type", "argmax")
+        return not self._custom and getattr(text, "attn_mask", None) is not None and pool in ("argmax", "eos", "first")
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         if self.prompt is not None:
             return self._encode_prompted(tokens)
-        return self.text(tokens) if self._custom else self.text.encode_text(tokens)
+        if self._custom:
+            return self.text(tokens)
+        if tokens.shape[1] < self.context_length:  # trimmed training tokens
+            text = self.text
+            return self._encode_embedded(text.token_embedding(tokens).to(text.transformer.get_cast_dtype()), tokens)
+        return self.text.encode_text(tokens)
 
     def prompted_embeddings(self, tokens: torch.Tensor) -> torch.Tensor:
         """[B, context_length, width] input of the transformer before positional embeddings:
@@ -119,15 +139,18 @@ class OpenCLIPTextTower(DepthFromBlocks, nn.Module):
 
     def _encode_prompted(self, tokens: torch.Tensor) -> torch.Tensor:
         # open_clip's encode_text with the context inserted; pooling sees ids shifted by N
+        return self._encode_embedded(self.prompted_embeddings(tokens), self.prompt.extend_ids(tokens))
+
+    def _encode_embedded(self, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """open_clip's encode_text from the token embeddings ``x`` [B, L<=context, width] on."""
         text = self.text
-        x = self.prompted_embeddings(tokens)
         length = x.shape[1]
         x = x + text.positional_embedding[:length].to(x.dtype)
         mask = text.attn_mask[:length, :length] if text.attn_mask is not None else None
         x = text.ln_final(text.transformer(x, attn_mask=mask))
         pool_type = getattr(text, "text_pool_type", getattr(text, "pool_type", "argmax"))
         eos = getattr(text, "text_eos_id", getattr(text, "eos_id", None))
-        x = text_global_pool(x, self.prompt.extend_ids(tokens), pool_type, eos_token_id=eos)
+        x = text_global_pool(x, ids, pool_type, eos_token_id=eos)
         projection = text.text_projection
         if projection is None:
             return x
