@@ -37,7 +37,9 @@ def _side_fits(model: Any, side: str) -> str | None:
 def fits(model: Any) -> str | None:
     reasons = [_side_fits(model, side) for side in ("image", "text")]
     if all(reasons):
-        return "neither tower is a Hugging Face tower" if all("not a Hugging Face" in r for r in reasons) else reasons[0]
+        if all("not a Hugging Face" in r for r in reasons):
+            return f"neither tower is a Hugging Face tower ({model.config.image}, {model.config.text})"
+        return reasons[0]
     return next((r for r in reasons if r and "not a Hugging Face" not in r), None)
 
 
