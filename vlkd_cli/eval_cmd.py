@@ -1,4 +1,4 @@
-"""`vlkd eval RUN_OR_CHECKPOINT` or `vlkd eval --image SPEC --text SPEC`."""
+"""`vlkd eval RUN_OR_CHECKPOINT` or `vlkd eval --image SPEC [--text SPEC]`."""
 import contextlib
 import json
 from pathlib import Path
@@ -24,7 +24,7 @@ def eval_command(
     target: Optional[Path] = typer.Argument(None, help="Run directory or checkpoint folder."),
     eval: Optional[List[str]] = typer.Option(None, "--eval", help="NAME[:key=value,...] (repeatable); default: the run's own --eval list."),
     image: Optional[str] = typer.Option(None, help="Evaluate an untrained image tower (family:model) instead of a run."),
-    text: Optional[str] = typer.Option(None, help="Text tower (family:model) for --image."),
+    text: Optional[str] = typer.Option(None, help="Text tower (family:model) for --image; image-only evaluators (linear-probe, knn, clustering) need none."),
     image_pretrained: Optional[str] = typer.Option(None),
     text_pretrained: Optional[str] = typer.Option(None),
     image_option: Optional[List[str]] = typer.Option(None),
@@ -55,20 +55,12 @@ def eval_command(
         if wise_ft is not None:
             from vlkd_core.training.wiseft import interpolated, load_start_weights
             weights = interpolated(model, load_start_weights(restored.run_dir), wise_ft)
-    elif image and text:
-        import vlkd_core
-        from vlkd_core.model import DualEncoder
-        model = DualEncoder(
-            vlkd_core.build_backbone(image, "image", image_pretrained, **parse_options(image_option, "--image-option")),
-            vlkd_core.build_backbone(text, "text", text_pretrained, **parse_options(text_option, "--text-option")))
-        if model.image_tower.output_dim != model.text_tower.output_dim:
-            fail(f"--image {image} gives {model.image_tower.output_dim}-d features and --text {text} "
-                 f"{model.text_tower.output_dim}-d: evaluate a trained run (with heads) instead")
-        specs = list(eval or [])
-        out = output or Path("eval.json")
-        title = f"eval: {image} + {text}"
+    elif image:
+        model = _pretrained_towers(image, text, image_pretrained, text_pretrained, image_option, text_option)
+        specs, out = list(eval or []), output or Path("eval.json")
+        title = f"eval: {image}" + (f" + {text}" if text else "")
     else:
-        fail("give a RUN_OR_CHECKPOINT, or both --image and --text")
+        fail("give a RUN_OR_CHECKPOINT, or --image (with --text for evaluators that read text)")
     if not specs:
         fail("no evaluators: pass --eval NAME[:options]")
     model.eval()
@@ -81,6 +73,28 @@ def eval_command(
     out.write_text(json.dumps(record, indent=2))
     console.print(metrics_table(metrics, title))
     console.print(f"[dim]wrote {out}[/]")
+
+
+def _pretrained_towers(image: str, text: Optional[str], image_pretrained: Optional[str],
+                       text_pretrained: Optional[str], image_option: Optional[List[str]],
+                       text_option: Optional[List[str]]):
+    """Untrained towers as one model; without --text, a stand-in tower that only an evaluator
+    reading text refuses (naming --text)."""
+    import vlkd_core
+    from vlkd_core.missing_tower import MissingTower
+    from vlkd_core.model import DualEncoder
+    if text is None and (text_pretrained or text_option):
+        fail("--text-pretrained/--text-option need --text")
+    image_tower = vlkd_core.build_backbone(image, "image", image_pretrained,
+                                           **parse_options(image_option, "--image-option"))
+    if text is None:
+        return DualEncoder(image_tower, MissingTower("text", "--text"))
+    model = DualEncoder(image_tower, vlkd_core.build_backbone(text, "text", text_pretrained,
+                                                              **parse_options(text_option, "--text-option")))
+    if model.image_tower.output_dim != model.text_tower.output_dim:
+        fail(f"--image {image} gives {model.image_tower.output_dim}-d features and --text {text} "
+             f"{model.text_tower.output_dim}-d: evaluate a trained run (with heads) instead")
+    return model
 
 
 def register(app: typer.Typer) -> None:
