@@ -75,3 +75,13 @@ def tiny_st_dir(root: Path, bert: Path) -> Path:
                              device="cpu")
     st.save(str(root))
     return root
+
+
+def tiny_vit_dir(root: Path) -> Path:
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+    torch.manual_seed(0)
+    config = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2,
+                       num_attention_heads=2, intermediate_size=37)
+    ViTModel(config).save_pretrained(root)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(root)
+    return root

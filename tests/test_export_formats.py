@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from export_runs import TEXTS, images, tiny_bert_dir, tiny_clip_dir, tiny_st_dir, train_run
+from export_runs import TEXTS, images, tiny_bert_dir, tiny_clip_dir, tiny_st_dir, tiny_vit_dir, train_run
 from train_helpers import run_cli
 from typer.testing import CliRunner
 
@@ -34,7 +34,8 @@ def toy_run(runs):
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     bert = tiny_bert_dir(root / "bert")
-    return {"clip": tiny_clip_dir(root / "clip"), "bert": bert, "st": tiny_st_dir(root / "st", bert)}
+    return {"clip": tiny_clip_dir(root / "clip"), "bert": bert, "st": tiny_st_dir(root / "st", bert),
+            "vit": tiny_vit_dir(root / "vit")}
 
 
 def test_onnx_graphs_give_the_run_features(toy_run, tmp_path):
@@ -92,10 +93,15 @@ def test_sentence_transformers_folder_gives_the_text_features(runs, models, towe
     assert type(st[len(st) - 1]).__name__ == "Dense"  # the head
 
 
-def test_hf_folders_give_the_text_features(runs, models, tmp_path):
+@pytest.fixture(scope="module")
+def bert_run(runs, models):
+    return train_run(runs, "hf-bert", text=f"hf:{models['bert']}", text_options={"pooler": "mean"}, text_head="linear")
+
+
+def test_hf_folders_give_the_text_features(bert_run, tmp_path):
     from safetensors.torch import load_file
     from transformers import AutoModel, AutoTokenizer
-    run = train_run(runs, "hf-bert", text=f"hf:{models['bert']}", text_options={"pooler": "mean"}, text_head="linear")
+    run = bert_run
     out = vlkd.export(run, "hf", tmp_path / "hf")
     info = json.loads((out / "vlkd_export.json").read_text())["towers"]
     assert info["text"]["pooler"] == "mean" and not info["image"]["exported"]
@@ -109,6 +115,39 @@ def test_hf_folders_give_the_text_features(runs, models, tmp_path):
     features = pooled @ head["layers.0.weight"].T + head["layers.0.bias"]
     expected = vlkd.load(run).encode_text(TEXTS)
     assert torch.allclose(torch.nn.functional.normalize(features, dim=-1), expected, atol=1e-5)
+
+
+def test_onnx_text_graph_of_a_tokenizer_with_several_tensors(bert_run, tmp_path):
+    import onnxruntime
+    run = bert_run
+    out = vlkd.export(run, "onnx", tmp_path / "onnx")
+    names = json.loads((out / "vlkd_export.json").read_text())["text_inputs"]
+    assert set(names) == {"input_ids", "attention_mask", "token_type_ids"}
+    model = vlkd.load(run)
+    tokens = model.tokenizer(TEXTS)  # padded to this batch's longest text, unlike the export's sample
+    got = onnxruntime.InferenceSession(str(out / "text.onnx")).run(None, {n: tokens[n].numpy() for n in names})[0]
+    assert np.allclose(got, model.encode_text(TEXTS, normalize=False).numpy(), atol=1e-4)
+
+
+def test_hf_image_tower_at_another_size_and_its_onnx_graph(runs, models, tmp_path):
+    """A ViT trained at 48 px (position embeddings interpolated): the hf folder says so, and both
+    it and the onnx graph give the run's image features."""
+    import onnxruntime
+    from safetensors.torch import load_file
+    from transformers import AutoModel
+    run = train_run(runs, "hf-vit", image=f"hf:{models['vit']}", image_options={"image_size": 48})
+    out = vlkd.export(run, "hf", tmp_path / "hf")
+    info = json.loads((out / "vlkd_export.json").read_text())["towers"]["image"]
+    assert info["image_size"] == 48 and info["interpolate_pos_encoding"]
+    model = vlkd.load(run)
+    pixels = torch.stack([model.preprocess(p) for p in images(3)])
+    expected = model.encode_image(pixels, normalize=False)
+    with torch.no_grad():
+        pooled = AutoModel.from_pretrained(out / "image").eval()(pixel_values=pixels, interpolate_pos_encoding=True).pooler_output
+    head = load_file(str(out / "image_head" / "model.safetensors"))
+    assert torch.allclose(pooled @ head["layers.0.weight"].T + head["layers.0.bias"], expected, atol=1e-5)
+    graph = onnxruntime.InferenceSession(str(vlkd.export(run, "onnx", tmp_path / "onnx") / "image.onnx"))
+    assert np.allclose(graph.run(None, {"pixel_values": pixels.numpy()})[0], expected.numpy(), atol=1e-4)
 
 
 def test_a_format_that_does_not_fit_names_those_that_do(toy_run, tmp_path):

@@ -49,7 +49,10 @@ def _save_tower(tower: nn.Module, folder: Path) -> dict:
         return {"pooler": "sentence-transformers (modules.json)", "normalize": False}
     tower.model.save_pretrained(folder)
     (tower.tokenizer if hasattr(tower, "tokenizer") else tower.processor).save_pretrained(folder)
-    return {"pooler": tower.pooler, "normalize": bool(getattr(tower, "normalize", False))}
+    info = {"pooler": tower.pooler, "normalize": bool(getattr(tower, "normalize", False))}
+    if hasattr(tower, "processor"):  # a run at another input size than the model's own
+        info.update(image_size=tower.image_size, interpolate_pos_encoding=bool(tower.interpolate_pos_encoding))
+    return info
 
 
 def _save_head(stack: list[tuple[nn.Linear, nn.Module]], normalize: bool, folder: Path) -> None:
