@@ -4,7 +4,7 @@ from typing import List, Optional
 
 import typer
 
-from . import components_cmd, data_cmd, eval_cmd, export_cmd, plugins_cmd, report_cmd, train_cmd
+from . import components_cmd, data_cmd, eval_cmd, export_cmd, features_cmd, plugins_cmd, report_cmd, train_cmd
 
 app = typer.Typer(name="vlkd", help="Vision-language representation learning and knowledge "
                   "distillation, composed from plugins.", no_args_is_help=True,
@@ -36,7 +36,7 @@ def main_callback(
         reset_plugin_manager(disable=disable_plugin)
 
 
-for command_module in (train_cmd, eval_cmd, report_cmd, data_cmd, export_cmd):
+for command_module in (train_cmd, eval_cmd, report_cmd, data_cmd, export_cmd, features_cmd):
     command_module.register(app)
 
 

@@ -212,6 +212,11 @@ class WebDataset(torch.utils.data.IterableDataset):
 
     # -- samples -------------------------------------------------------------------------------
 
+    def shard_items(self, url: str) -> Iterator[dict | None]:
+        """The decoded samples of one shard in file order (`vlkd features extract` reads whole
+        shards, one output shard per input shard)."""
+        return (self.decode(s) for s in self._shard_samples(url))
+
     def __iter__(self) -> Iterator[dict | None]:
         rank, world, worker, workers = worker_info(self.rank, self.world_size)
         if not self.resampled:

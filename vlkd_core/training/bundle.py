@@ -108,7 +108,7 @@ class Bundle(nn.Module):
         if cache is None:
             with torch.no_grad():
                 return run()
-        return cache.features(batch.texts if side == "text" else batch.keys, run).to(device)
+        return cache.features(cache.keys_for(side, batch), run).to(device)
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """The weighted sum of the losses on ``batch``, and per-loss values for the logs."""

@@ -48,6 +48,10 @@ class FeatureCache:
     def __len__(self) -> int:
         return len(self.store)
 
+    def keys_for(self, side: str, batch) -> list[str]:
+        """A batch's cache keys: captions on the text side, sample keys on the image side."""
+        return list(batch.texts if side == "text" else batch.keys)
+
     def features(self, keys: Sequence[str], compute: Callable[[list[int]], torch.Tensor]) -> torch.Tensor:
         """Features for ``keys``; ``compute(positions)`` runs the tower on the missing ones only."""
         hashed = [_key_hash(k) for k in keys]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
 from .. import api
 from ..contracts import LossNeeds, loss_needs
 from ..errors import UsageError
+from ..features.teacher import stored_tower
 from ..freeze import apply_freeze, lock
 from ..model import DualEncoder
 from ..grammar import parse_unlock, parse_weighted_names
@@ -65,10 +67,18 @@ def _check_roles(cfg: TrainConfig, needs: dict[str, LossNeeds]) -> str | None:
 
 def _towers(cfg: TrainConfig, teacher: str | None) -> dict[str, nn.Module]:
     """Both towers, locked where asked (the teacher is always locked): the one place that locks."""
-    towers = {side: api.build_backbone(getattr(cfg, side), modality=side,
-                                       pretrained=getattr(cfg, f"{side}_pretrained"),
-                                       **_backbone_options(getattr(cfg, side), getattr(cfg, f"{side}_options"), cfg.cache_dir))
-              for side in SIDES}
+    def build(side: str) -> nn.Module:
+        return api.build_backbone(getattr(cfg, side), modality=side, pretrained=getattr(cfg, f"{side}_pretrained"),
+                                  **_backbone_options(getattr(cfg, side), getattr(cfg, f"{side}_options"), cfg.cache_dir))
+
+    def build_teacher(side: str) -> nn.Module:
+        # the global RNG is left as it was, so the student's initialisation does not depend on
+        # whether the teacher was built here or read from a store (--teacher-features)
+        with torch.random.fork_rng(devices=[]):
+            return build(side)
+    # --teacher-features: the teacher is a stand-in of the stored width, its tower never built
+    towers = {side: stored_tower(cfg, side, teacher, lambda side=side: build_teacher(side))
+              or (build_teacher(side) if side == teacher else build(side)) for side in SIDES}
     locks = {"image": cfg.lock_image or teacher == "image", "text": cfg.lock_text or teacher == "text"}
     patterns = parse_unlock(cfg.unlock)
     for side in SIDES:

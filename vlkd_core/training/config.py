@@ -114,6 +114,8 @@ class TrainConfig:
     # frozen-tower feature cache
     feature_cache: str = option("memory", "Frozen-tower feature cache.", choices=("memory", "disk", "none"), resumable=True)
     feature_cache_dir: str | None = option(None, "Folder of the disk feature cache.", resumable=True)
+    teacher_features: str | None = option(None, "Feature store of the teacher (`vlkd features extract`): its "
+                                          "features are read by sample key and the teacher tower is never built.")
     # evaluation
     eval: list[str] | None = option(None, "NAME[:key=value,...] (repeatable; 'none' for none; default: "
                                     "the evaluators the training data suggests).", flags=("--eval",), form="evals", resumable=True)

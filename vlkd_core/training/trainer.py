@@ -20,6 +20,7 @@ import torch
 
 from ..contracts import EpochAware
 from ..errors import NonFiniteLossError, UsageError
+from ..features.teacher import check_covers, teacher_source
 from ..images import training_transform
 from ..plugins import get_plugin_manager
 from . import checkpoint as ckpt
@@ -55,6 +56,7 @@ class Trainer:
         self.evaluators = build_evaluators(cfg.eval_specs()) if runtime.is_main else []
         self._place()
         self._build_data()
+        check_covers(self.caches.get(self.bundle.teacher or ""), cfg, self.dataset)  # before any step
         self._build_optimizer()
 
     @property
@@ -76,6 +78,9 @@ class Trainer:
                 tower.forward = torch.compile(tower.forward)
         caches: dict[str, FeatureCache | None] = {}
         for side in ("image", "text"):
+            if cfg.teacher_features and side == self.bundle.teacher:  # the store is the cache
+                caches[side] = teacher_source(cfg, side)
+                continue
             if cfg.feature_cache == "none" or not self.bundle.frozen[side]:
                 caches[side] = None
                 continue

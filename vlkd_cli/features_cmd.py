@@ -1,0 +1,64 @@
+"""`vlkd features extract`: a teacher's features of a dataset, as a sharded store next to it."""
+import os
+from typing import List, Optional
+
+import typer
+
+from .common import command_url_trust, console, handle_errors, parse_options
+from .launch import LAUNCH_OPTIONS, check_launch, launch, needs_launch
+
+app = typer.Typer(help="Teacher feature stores: encode a dataset once, train many students from it "
+                  "(`vlkd train --teacher-features DIR`).", no_args_is_help=True)
+
+
+@app.command("extract", context_settings={"allow_extra_args": False})
+@handle_errors
+def extract_command(
+    ctx: typer.Context,
+    data: str = typer.Option(..., "--data", help="Dataset name (as `vlkd train --data`)."),
+    data_option: Optional[List[str]] = typer.Option(None, "--data-option", help="key=value for the dataset (repeatable)."),
+    split: str = typer.Option("train", "--split", help="Dataset split."),
+    tower: str = typer.Option(..., "--tower", help="Tower family:model, e.g. hf:sentence-transformers/all-MiniLM-L6-v2."),
+    tower_option: Optional[List[str]] = typer.Option(None, "--tower-option", help="key=value for the tower (repeatable; "
+                                                     "as the run's --text-option/--image-option)."),
+    side: str = typer.Option("text", "--side", help="text: captions (one vector per caption) | image."),
+    pretrained: Optional[str] = typer.Option(None, "--pretrained", help="Tower weights: a family tag or a local path."),
+    cache_dir: Optional[str] = typer.Option(None, "--cache-dir", help="Where towers cache downloaded weights."),
+    out: str = typer.Option(..., "--out", help="Folder of the feature store (resumes what is there)."),
+    dtype: str = typer.Option("fp32", "--dtype", help="Stored precision: fp32 | fp16 | bf16."),
+    batch_size: int = typer.Option(256, "--batch-size", help="Inputs per forward pass."),
+    shard_size: int = typer.Option(4096, "--shard-size", help="Samples per output shard of a map-style "
+                                   "dataset (webdataset: one output shard per input shard)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of a tower built without pretrained weights."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    allow_pipe: bool = typer.Option(False, "--allow-pipe", help="Let pipe:/remote shard URLs typed in --data-option run."),
+    nproc_per_node: int = LAUNCH_OPTIONS["nproc_per_node"],
+    nnodes: int = LAUNCH_OPTIONS["nnodes"],
+    node_rank: int = LAUNCH_OPTIONS["node_rank"],
+    rdzv_endpoint: Optional[str] = LAUNCH_OPTIONS["rdzv_endpoint"],
+    master_port: Optional[int] = LAUNCH_OPTIONS["master_port"],
+):
+    """Encode a dataset with a locked tower (eval mode, no augmentation) into resumable
+    safetensors shards keyed by sample key, with a manifest."""
+    check_launch(nproc_per_node, nnodes, node_rank, master_port)
+    from vlkd_core.features import ExtractConfig, extract
+    options = parse_options(data_option, "--data-option")
+    cfg = ExtractConfig(data=data, data_options=options, split=split, tower=tower,
+                        tower_options=parse_options(tower_option, "--tower-option"), side=side,
+                        pretrained=pretrained, cache_dir=cache_dir, out=out, dtype=dtype,
+                        batch_size=batch_size, shard_size=shard_size, seed=seed, progress=progress)
+    cfg.validate()  # before launching processes
+    if needs_launch(nproc_per_node, nnodes):
+        command_url_trust(allow_pipe, [options])
+        raise typer.Exit(launch("features extract", nproc_per_node, nnodes, node_rank, rdzv_endpoint,
+                                master_port, ctx))
+    with command_url_trust(allow_pipe, [options]):
+        manifest = extract(cfg, console=console)
+    if manifest is not None and int(os.environ.get("RANK", "0")) == 0:
+        console.print(f"[green]wrote[/] {out}: {manifest['count']} {side} features of {manifest['samples']} "
+                      f"samples, {len(manifest['shards'])} shard(s), {manifest['width']}-d {dtype}",
+                      soft_wrap=True, highlight=False)
+
+
+def register(app_: typer.Typer) -> None:
+    app_.add_typer(app, name="features")

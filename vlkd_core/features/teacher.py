@@ -1,0 +1,57 @@
+"""The engine's side of `vlkd train --teacher-features DIR`: the stand-in teacher tower at
+compose time, the store as the teacher's feature source, and the check that the store covers
+the training data, all before the first step."""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from torch import nn
+
+from ..errors import UsageError
+from .sources import entries_of, units_of
+from .store import FeatureStore, StoredFeatures
+from .tower import StoredTower, image_spec_of
+
+
+def stored_tower(cfg: Any, side: str, teacher: str | None, build: Callable[[], nn.Module]) -> nn.Module | None:
+    """The teacher's stand-in when ``cfg.teacher_features`` is set and ``side`` is the teacher;
+    None otherwise (build the tower as usual)."""
+    if not getattr(cfg, "teacher_features", None):
+        return None
+    if teacher is None:
+        raise UsageError("--teacher-features holds a teacher's features; pass --teacher text or --teacher image")
+    if side != teacher:
+        return None
+    store = FeatureStore(cfg.teacher_features)
+    store.check_model(side, getattr(cfg, side), getattr(cfg, f"{side}_pretrained"), getattr(cfg, f"{side}_options"))
+    spec = image_spec_of(store.manifest.get("preprocessing", {}).get("image_spec")) if side == "image" else None
+    return StoredTower(side, store.width, build, spec)
+
+
+def teacher_source(cfg: Any, side: str) -> StoredFeatures:
+    """The verified store (every shard's sha256, dtype and width) as the teacher's features."""
+    store = FeatureStore(cfg.teacher_features)
+    store.verify()
+    return StoredFeatures(store, side)
+
+
+def _same_data(cfg: Any, recorded: dict[str, Any]) -> bool:
+    ours = {"name": cfg.data, "options": cfg.data_options, "split": "train"}
+    return json.dumps(ours, sort_keys=True, default=str) == json.dumps(recorded, sort_keys=True, default=str)
+
+
+def check_covers(source: Any, cfg: Any, dataset: Any) -> None:
+    """Every training sample's entries are in the store. A complete store extracted from the very
+    data the run trains on covers it by construction; other data is read once to check."""
+    if not isinstance(source, StoredFeatures):
+        return
+    store = source.store
+    if _same_data(cfg, store.manifest.get("data", {})):
+        return
+    for unit in units_of(dataset, 4096):
+        for key, item in unit.items():
+            missing = store.missing(entries_of(key, item, source.side))
+            if missing is not None:
+                raise store.error(f"no feature for key '{missing}' (sample '{key}' of --data {cfg.data}); "
+                                  "extract the store from the training data")
