@@ -57,8 +57,9 @@ def test_onnx_graphs_give_the_run_features(toy_run, tmp_path):
 
 def test_open_clip_folder_loads_in_open_clip_with_the_head_folded_in(runs, models, tmp_path):
     import open_clip
-    run = train_run(runs, "clip", image=f"openclip:local-dir:{models['clip']}", text=f"openclip:local-dir:{models['clip']}",
-                    image_head="linear", text_head="linear", head_options={"bias": False})
+    spec = f"openclip:local-dir:{models['clip']}"
+    run = train_run(runs, "clip", image=spec, text=spec, image_head="linear", text_head="linear",
+                    head_options={"bias": False})
     out = tmp_path / "clip"
     assert run_cli(["export", str(run), "--format", "open_clip", "--out", str(out)]).returncode == 0
     clip, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{out}")
@@ -143,7 +144,8 @@ def test_hf_image_tower_at_another_size_and_its_onnx_graph(runs, models, tmp_pat
     pixels = torch.stack([model.preprocess(p) for p in images(3)])
     expected = model.encode_image(pixels, normalize=False)
     with torch.no_grad():
-        pooled = AutoModel.from_pretrained(out / "image").eval()(pixel_values=pixels, interpolate_pos_encoding=True).pooler_output
+        vit = AutoModel.from_pretrained(out / "image").eval()
+        pooled = vit(pixel_values=pixels, interpolate_pos_encoding=True).pooler_output
     head = load_file(str(out / "image_head" / "model.safetensors"))
     assert torch.allclose(pooled @ head["layers.0.weight"].T + head["layers.0.bias"], expected, atol=1e-5)
     graph = onnxruntime.InferenceSession(str(vlkd.export(run, "onnx", tmp_path / "onnx") / "image.onnx"))

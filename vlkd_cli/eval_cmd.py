@@ -24,7 +24,8 @@ def eval_command(
     target: Optional[Path] = typer.Argument(None, help="Run directory or checkpoint folder."),
     eval: Optional[List[str]] = typer.Option(None, "--eval", help="NAME[:key=value,...] (repeatable); default: the run's own --eval list."),
     image: Optional[str] = typer.Option(None, help="Evaluate an untrained image tower (family:model) instead of a run."),
-    text: Optional[str] = typer.Option(None, help="Text tower (family:model) for --image; image-only evaluators (linear-probe, knn, clustering) need none."),
+    text: Optional[str] = typer.Option(None, help="Text tower (family:model) for --image; image-only "
+                                       "evaluators (linear-probe, knn, clustering) need none."),
     image_pretrained: Optional[str] = typer.Option(None),
     text_pretrained: Optional[str] = typer.Option(None),
     image_option: Optional[List[str]] = typer.Option(None),

@@ -22,7 +22,8 @@ for _name, _module, _summary in (
         ("safetensors", "safetensors_format", "config + weights that vlkd.load reads (every run)"),
         ("onnx", "onnx_format", "image.onnx and text.onnx: each tower with its head (every run)"),
         ("open_clip", "open_clip_format", "a folder open_clip loads as local-dir:DIR (OpenCLIP towers)"),
-        ("sentence-transformers", "st_format", "a SentenceTransformer folder: the text tower and head (HF text towers)"),
+        ("sentence-transformers", "st_format",
+         "a SentenceTransformer folder: the text tower and head (HF text towers)"),
         ("hf", "hf_format", "save_pretrained folders of the HF towers, heads as module folders (HF towers)"),
 ):
     register_format(_format(_name, _module, _summary))

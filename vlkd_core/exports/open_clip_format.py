@@ -96,7 +96,8 @@ def _model_cfg(model: Any, width: int) -> dict:
         try:
             cfgs[side] = open_clip.get_model_config(name)
         except Exception as exc:  # a hub config that is not cached, an unreadable folder
-            raise UsageError(f"open_clip export: cannot read the model config of '{name}' ({type(exc).__name__})") from None
+            raise UsageError(f"open_clip export: cannot read the model config of '{name}' "
+                             f"({type(exc).__name__})") from None
         if cfgs[side] is None:
             raise UsageError(f"open_clip export: open_clip has no model config '{name}' in this process")
     merged = copy.deepcopy(cfgs["text"])
