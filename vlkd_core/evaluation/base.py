@@ -25,13 +25,16 @@ class BaseEvaluator:
     prefix:           metric-name prefix (defaults to the evaluator name), so two instances on
                       different data log distinct names
     progress:         show a rich progress bar on a terminal
+    workers:          DataLoader processes that decode and transform images (default: one per
+                      core, at most 4; 0 for sets of two batches or fewer)
     """
 
     name = "evaluator"
 
     def __init__(self, dataset: str | None = None, dataset_options: dict | None = None,
                  split: str = "test", max_samples: int | None = None, batch_size: int = 64,
-                 prefix: str | None = None, progress: bool = True, **unknown: Any):
+                 prefix: str | None = None, progress: bool = True, workers: int | None = None,
+                 **unknown: Any):
         if unknown:  # subclasses forward **options here, so this is where typos surface
             raise UsageError(f"evaluator '{self.name}' has no option '{next(iter(unknown))}' "
                              f"(see its docstring or `vlkd components show evaluator {self.name}`)")
@@ -39,10 +42,12 @@ class BaseEvaluator:
             raise UsageError(f"{self.name}: max_samples must be positive, not {max_samples}")
         if batch_size <= 0:
             raise UsageError(f"{self.name}: batch_size must be positive, not {batch_size}")
+        if workers is not None and workers < 0:
+            raise UsageError(f"{self.name}: workers must be 0 or more, not {workers}")
         self.dataset_name, self.dataset_options = dataset, dict(dataset_options or {})
         self.split, self.max_samples, self.batch_size = split, max_samples, batch_size
         self.prefix = prefix or self.name
-        self.progress = progress
+        self.progress, self.workers = progress, workers
         self.artifacts: dict[str, Any] = {}
 
     def build_dataset(self, split: str | None = None) -> Any:
@@ -88,7 +93,7 @@ class TrainTestEvaluator(BaseEvaluator):
 
         def enc(ds, limit, what):
             return encode_dataset(model, ds, self.batch_size, limit, f"{self.name}: {what}",
-                                  self.progress, need_labels=True)
+                                  self.progress, need_labels=True, workers=self.workers)
 
         if dataset is not None and train_dataset is None:
             data = enc(dataset, self.max_samples, "features")

@@ -25,7 +25,7 @@ class ClusteringEvaluator(BaseEvaluator):
     def evaluate(self, model: Any, dataset: Any = None, **_: Any) -> dict[str, float]:
         dataset = self.resolve_dataset(dataset)
         data = encode_dataset(model, dataset, self.batch_size, self.max_samples, "clustering",
-                              self.progress, need_labels=True)
+                              self.progress, need_labels=True, workers=self.workers)
         k = self.n_clusters or len(set(data.labels.tolist()))
         assignments = kmeans_assignments(data.image_features, k, seed=self.seed)
         self.artifacts = {"assignments": assignments.tolist(), "labels": data.labels.tolist()}

@@ -1,12 +1,15 @@
 """Feature extraction over datasets, with a rich progress bar for long loops."""
 from __future__ import annotations
 
+import functools
+import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
+import torch.nn.functional as F
 
 
 @contextmanager
@@ -58,44 +61,130 @@ class EncodedDataset:
     text_to_image: list[int] = field(default_factory=list)
 
 
+def default_workers(n_samples: int | None, batch_size: int) -> int:
+    """DataLoader workers when the caller does not say: one per core (at most 4), none when the
+    set is a few batches (starting workers would cost more than it saves)."""
+    if n_samples is not None and n_samples <= 2 * batch_size:
+        return 0
+    return max(0, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+class _Prepared(torch.utils.data.Dataset):
+    """The first ``n`` samples of a map-style dataset as (image tensor, label, captions), so
+    decoding and the eval transform run in DataLoader workers, not between forward passes."""
+
+    def __init__(self, dataset: Any, n: int, transform: Callable):
+        self.dataset, self.n, self.transform = dataset, n, transform
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int):
+        item = self.dataset[index]
+        if item is None:  # an unreadable image the dataset chose to skip
+            return None
+        return self.transform(item["image"]), item.get("label"), _texts_of(item)
+
+
+def _collate(batch: list):
+    kept = [b for b in batch if b is not None]
+    if not kept:
+        return None
+    return torch.stack([b[0] for b in kept]), [b[1] for b in kept], [b[2] for b in kept]
+
+
+def _tensor_path(model: Any) -> Callable | None:
+    """The tower's eval transform when the model can take preprocessed tensors (a DualEncoder:
+    ``image_tower`` + ``encode_image``); None for models that only take PIL lists."""
+    tower = getattr(model, "image_tower", None)
+    if tower is None or not hasattr(model, "encode_image") or not hasattr(tower, "preprocess"):
+        return None
+    spec = getattr(tower, "image_spec", None)
+    if spec is not None:  # picklable and cheap to send to workers, same as tower.preprocess
+        from ..images import eval_transform
+        return eval_transform(spec)
+    return functools.partial(tower.preprocess, train=False)
+
+
+def _batches(model: Any, dataset: Any, batch_size: int, limit: int | None,
+             workers: int | None) -> Iterator[tuple[Callable[[], torch.Tensor], list, list]]:
+    """(features thunk, labels, captions) per batch: through a DataLoader on preprocessed
+    tensors when possible, else ``model.encode_images`` on PIL lists in this process."""
+    transform = _tensor_path(model)
+    if transform is not None and hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__"):
+        n = len(dataset) if limit is None else min(limit, len(dataset))
+        workers = default_workers(n, batch_size) if workers is None else workers
+        # own generator: starting a DataLoader must not draw from the training RNG
+        loader = torch.utils.data.DataLoader(
+            _Prepared(dataset, n, transform), batch_size=batch_size, num_workers=workers,
+            collate_fn=_collate, generator=torch.Generator())
+        for batch in loader:
+            if batch is not None:
+                images, labels, captions = batch
+                yield (lambda x=images: _encode_tensors(model, x)), labels, captions
+        return
+    items, _ = _items(dataset, limit)
+    chunk: list = []
+    for item in items:
+        if item is None:
+            continue
+        chunk.append(item)
+        if len(chunk) == batch_size:
+            yield _pil_batch(model, chunk)
+            chunk = []
+    if chunk:
+        yield _pil_batch(model, chunk)
+
+
+def _pil_batch(model: Any, chunk: list):
+    images = [it["image"] for it in chunk]
+    return (lambda: model.encode_images(images)), [it.get("label") for it in chunk], [_texts_of(it) for it in chunk]
+
+
+@torch.inference_mode()
+def _encode_tensors(model: Any, images: torch.Tensor) -> torch.Tensor:
+    """What ``DualEncoder.encode_images`` computes, from already preprocessed images."""
+    was_training = model.training
+    model.eval()
+    feats = model.encode_image(images.to(model.device)).float().cpu()
+    model.train(was_training)
+    return F.normalize(feats, dim=-1)
+
+
 def encode_dataset(model: Any, dataset: Any, batch_size: int = 64, limit: int | None = None,
                    description: str = "encoding images", show_progress: bool = True,
-                   need_labels: bool = False) -> EncodedDataset:
-    """Runs ``model.encode_images`` over the dataset in batches; collects labels and captions."""
-    items, total = _items(dataset, limit)
+                   need_labels: bool = False, workers: int | None = None) -> EncodedDataset:
+    """Image features of the dataset in batches, with its labels and captions. ``workers``:
+    DataLoader processes decoding and transforming images (None: :func:`default_workers`).
+    Samples the dataset returns as None (unreadable images it skips) are left out."""
+    total = min(limit, len(dataset)) if limit is not None and hasattr(dataset, "__len__") else \
+        (len(dataset) if hasattr(dataset, "__len__") else limit)
     feats: list[torch.Tensor] = []
-    labels: list[int] = []
+    labels: list = []
     texts: list[str] = []
     owners: list[int] = []
-    batch: list[Any] = []
-    count = 0
     with progress_bar(description, total, show_progress) as advance:
-        for item in items:
-            batch.append(item["image"])
-            for caption in _texts_of(item):
-                texts.append(caption)
-                owners.append(count)
-            label = item.get("label")
-            if label is not None:
-                labels.append(int(label))
-            elif need_labels:
-                from ..errors import DataError
-                raise DataError(f"sample {count} has no 'label'; this evaluator needs a labelled dataset")
-            count += 1
-            if len(batch) == batch_size:
-                feats.append(model.encode_images(batch))
-                advance(len(batch))
-                batch = []
-        if batch:
-            feats.append(model.encode_images(batch))
-            advance(len(batch))
+        for encode, batch_labels, batch_texts in _batches(model, dataset, batch_size, limit, workers):
+            for label, captions in zip(batch_labels, batch_texts):
+                texts.extend(captions)
+                owners.extend([len(labels)] * len(captions))
+                labels.append(label)
+            feats.append(encode())
+            advance(len(batch_labels))
+    return _assemble(feats, labels, texts, owners, need_labels)
+
+
+def _assemble(feats: list, labels: list, texts: list, owners: list, need_labels: bool) -> EncodedDataset:
+    from ..errors import DataError
     if not feats:
-        from ..errors import DataError
         raise DataError("the evaluation dataset is empty")
-    if labels and len(labels) != count:
-        from ..errors import DataError
+    given = [label is not None for label in labels]
+    if need_labels and not all(given):
+        raise DataError(f"sample {given.index(False)} has no 'label'; this evaluator needs a labelled dataset")
+    if any(given) and not all(given):
         raise DataError("some samples have a 'label' and others do not")
-    return EncodedDataset(torch.cat(feats).float(), torch.tensor(labels, dtype=torch.long), texts, owners)
+    label_tensor = torch.tensor([int(x) for x in labels] if all(given) else [], dtype=torch.long)
+    return EncodedDataset(torch.cat(feats).float(), label_tensor, texts, owners)
 
 
 def encode_texts(model: Any, texts: list[str], batch_size: int = 256, description: str = "encoding texts",

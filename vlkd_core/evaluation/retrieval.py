@@ -34,7 +34,7 @@ class RetrievalEvaluator(BaseEvaluator):
     def evaluate(self, model: Any, dataset: Any = None, **_: Any) -> dict[str, float]:
         dataset = self.resolve_dataset(dataset)
         data = encode_dataset(model, dataset, self.batch_size, self.max_samples, "retrieval: images",
-                              self.progress)
+                              self.progress, workers=self.workers)
         if not data.texts:
             raise DataError("retrieval: the dataset has no captions ('text' or 'captions')")
         text_feats = encode_texts(model, data.texts, description="retrieval: captions",

@@ -52,7 +52,7 @@ class ZeroShotEvaluator(BaseEvaluator):
         names, templates = class_metadata(dataset, self.classnames, self.templates, self.name)
         weights = classifier_from_prompts(model, names, templates, self.progress)
         data = encode_dataset(model, dataset, self.batch_size, self.max_samples,
-                              "zero-shot", self.progress, need_labels=True)
+                              "zero-shot", self.progress, need_labels=True, workers=self.workers)
         scores = data.image_features @ weights.T
         top = topk_accuracy(scores, data.labels, (1, 5))
         preds = scores.argmax(dim=1)
