@@ -309,3 +309,37 @@ def toy_dual_encoder(output_dim: int = 64, seed: int = 0, model: str = "tiny"):
     finally:
         torch.random.set_rng_state(state)  # do not disturb the caller's random stream
     return DualEncoder(image, text).eval()
+
+
+def _forward_backward_counting(tower: nn.Module, inputs: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
+    """(output, gradients by name, how many sub-module forward calls ran in forward + backward)."""
+    calls = [0]
+    hooks = [m.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1)) for m in tower.modules()]
+    try:
+        torch.manual_seed(1)  # the same dropout masks in both towers (recomputation replays them)
+        out = tower(inputs)
+        out.float().square().sum().backward()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    grads = {n: p.grad.clone() for n, p in tower.named_parameters() if p.grad is not None}
+    return out.detach(), grads, calls[0]
+
+
+def check_grad_checkpointing(make_tower: Callable[[], nn.Module], name: str = "backbone",
+                             batch: int = 2) -> None:
+    """``set_grad_checkpointing(True)`` (what ``--grad-checkpointing`` calls) changes nothing but
+    memory: the same output and gradients as without, while blocks really run again in the
+    backward pass (more sub-module forward calls are counted)."""
+    plain, checkpointed = make_tower().train(), make_tower().train()
+    checkpointed.load_state_dict(plain.state_dict())
+    assert callable(getattr(checkpointed, "set_grad_checkpointing", None)), f"{name}: no set_grad_checkpointing"
+    checkpointed.set_grad_checkpointing(True)
+    inputs = _example_inputs(plain, batch, train=False)
+    out_a, grads_a, calls_a = _forward_backward_counting(plain, inputs)
+    out_b, grads_b, calls_b = _forward_backward_counting(checkpointed, inputs)
+    assert torch.allclose(out_a, out_b, atol=1e-5), f"{name}: outputs differ with checkpointing"
+    assert grads_a.keys() == grads_b.keys(), f"{name}: different parameters got gradients"
+    for key in grads_a:
+        assert torch.allclose(grads_a[key], grads_b[key], atol=1e-5, rtol=1e-4), f"{name}: gradient of {key} differs"
+    assert calls_b > calls_a, f"{name}: set_grad_checkpointing(True) recomputed nothing ({calls_a} calls both ways)"

@@ -32,6 +32,7 @@ from . import lease
 LATEST = "LATEST"
 MANIFEST = "manifest.json"
 FILES = ("weights.safetensors", "training.pt", "meta.json")
+SHARDED_FILES = ("shards.json", "training.pt", "meta.json")  # --fsdp: weights per rank (see fsdp.py)
 
 
 def rng_state() -> dict[str, Any]:
@@ -77,25 +78,27 @@ def _write_text(path: Path, text: str) -> None:
         os.fsync(fh.fileno())
 
 
-def save_checkpoint(run_dir: Path, step: int, state: nn.Module, training: dict[str, Any],
-                    meta: dict[str, Any], keep: int = 2) -> Path:
-    """Write atomically; prune all but the ``keep`` newest valid ones. Returns the folder."""
-    from safetensors.torch import save_model
+def _fresh_tmp(run_dir: Path, step: int, owner: int) -> tuple[Path, Path, Path]:
+    """(checkpoints root, the final folder, an empty temporary folder named after ``owner``)."""
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:07d}"
-    tmp = root / f".tmp-{final.name}-{os.getpid()}"
+    tmp = root / f".tmp-{final.name}-{owner}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    save_model(state, str(tmp / "weights.safetensors"))
-    torch.save(training, tmp / "training.pt")
+    return root, final, tmp
+
+
+def _seal(root: Path, final: Path, tmp: Path, step: int, meta: dict[str, Any], keep: int) -> Path:
+    """Write meta.json and the manifest of every file in ``tmp``, fsync, rename into place,
+    point LATEST at it and prune."""
     (tmp / "meta.json").write_text(json.dumps(dict(meta, step=step, versions=plugin_versions()),
                                               indent=2, default=str))
-    (tmp / lease.LEASE).touch()
     files = {}
-    for name in FILES:
-        _fsync(tmp / name)
-        files[name] = {"size": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
+    for path in sorted(p for p in tmp.iterdir() if p.is_file()):
+        _fsync(path)
+        files[path.name] = {"size": path.stat().st_size, "sha256": _sha256(path)}
+    (tmp / lease.LEASE).touch()
     _write_text(tmp / MANIFEST, json.dumps({"format": 1, "step": step, "files": files}, indent=2))
     _fsync(tmp)
     if final.exists():  # re-saving the same step (e.g. resuming past a corrupt checkpoint)
@@ -110,6 +113,42 @@ def save_checkpoint(run_dir: Path, step: int, state: nn.Module, training: dict[s
     _fsync(root)
     prune(root, keep, final)
     return final
+
+
+def save_checkpoint(run_dir: Path, step: int, state: nn.Module, training: dict[str, Any],
+                    meta: dict[str, Any], keep: int = 2) -> Path:
+    """Write atomically; prune all but the ``keep`` newest valid ones. Returns the folder."""
+    from safetensors.torch import save_model
+    root, final, tmp = _fresh_tmp(run_dir, step, os.getpid())
+    save_model(state, str(tmp / "weights.safetensors"))
+    torch.save(training, tmp / "training.pt")
+    return _seal(root, final, tmp, step, meta, keep)
+
+
+def save_sharded_checkpoint(run_dir: Path, step: int, bundle: nn.Module, optimizer, training: dict[str, Any],
+                            meta: dict[str, Any], keep: int, rank: int, world: int) -> Path | None:
+    """Every rank writes its slices (see :mod:`.fsdp`) into one temporary folder; rank 0 adds
+    the shared training state and seals it. Collective: call on every rank. Returns the folder
+    on rank 0."""
+    import torch.distributed as dist
+
+    from . import fsdp
+    owner = [os.getpid()]
+    dist.broadcast_object_list(owner, src=0)  # one temporary folder name for every rank
+    tmp = Path(run_dir) / "checkpoints" / f".tmp-step-{step:07d}-{owner[0]}"
+    if rank == 0:
+        root, final, tmp = _fresh_tmp(run_dir, step, owner[0])
+    dist.barrier()
+    sharded = fsdp.write_rank_files(tmp, bundle, optimizer, rank)
+    dist.barrier()
+    if rank != 0:
+        dist.barrier()
+        return None
+    fsdp.write_shards_info(tmp, world, sharded)
+    torch.save(training, tmp / "training.pt")
+    sealed = _seal(root, final, tmp, step, meta, keep)
+    dist.barrier()
+    return sealed
 
 
 def _remove(folder: Path, root: Path) -> bool:
@@ -158,7 +197,7 @@ def verify(folder: Path, full: bool = True) -> str | None:
     try:
         manifest = json.loads(manifest_path.read_text())
         files = manifest["files"]
-        assert all(name in files for name in FILES)
+        assert all(name in files for name in (SHARDED_FILES if "shards.json" in files else FILES))
     except Exception:
         return f"{MANIFEST} is unreadable"
     for name, info in files.items():
@@ -234,8 +273,14 @@ def release(folder: Path | None = None) -> None:
 
 
 def load_weights(folder: Path, state: nn.Module) -> None:
+    """Load a checkpoint's weights into a plain (unsharded) module; a sharded checkpoint's slices
+    are put back together first."""
     from safetensors.torch import load_model
-    missing, unexpected = load_model(state, str(folder / "weights.safetensors"), strict=False)
+    if (Path(folder) / "shards.json").exists():
+        from .fsdp import full_weights
+        missing, unexpected = state.load_state_dict(full_weights(folder), strict=False)
+    else:
+        missing, unexpected = load_model(state, str(folder / "weights.safetensors"), strict=False)
     if missing or unexpected:
         raise UsageError(f"checkpoint '{folder}' does not match the model built from its config "
                          f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")

@@ -90,6 +90,19 @@ def _towers(cfg: TrainConfig, teacher: str | None) -> dict[str, nn.Module]:
     return towers
 
 
+def _grad_checkpointing(cfg: TrainConfig, towers: dict[str, nn.Module]) -> None:
+    """--grad-checkpointing on every trainable tower, through its family's own switch."""
+    for side in SIDES if cfg.grad_checkpointing else ():
+        tower = towers[side]
+        if not any(p.requires_grad for p in tower.parameters()):
+            continue
+        switch = getattr(tower, "set_grad_checkpointing", None)
+        if not callable(switch):
+            raise UsageError(f"--grad-checkpointing: the {side} tower '{getattr(cfg, side)}' cannot recompute "
+                             "its activations (its family has no set_grad_checkpointing); drop the flag")
+        switch(True)
+
+
 def _heads(cfg: TrainConfig, towers: dict[str, nn.Module], teacher: str | None) -> tuple[dict, dict[str, int]]:
     """Heads project to a common width: the teacher's, unless --embed-dim says otherwise."""
     dims = {side: towers[side].output_dim for side in SIDES}
@@ -172,6 +185,7 @@ def compose(cfg: TrainConfig) -> Bundle:
     items = _loss_factories(cfg)
     teacher = _check_roles(cfg, {n: nd for n, _, nd in items})
     towers = _towers(cfg, teacher)
+    _grad_checkpointing(cfg, towers)
     heads, dims = _heads(cfg, towers, teacher)
     losses = _losses(cfg, items, dims, teacher)
     needs = {n: loss_needs(l) for n, l in losses.items()}  # function factories: now known

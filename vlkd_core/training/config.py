@@ -110,6 +110,10 @@ class TrainConfig:
     grad_clip: float | None = option(1.0, "Max gradient norm (0 disables).", low=NON_NEGATIVE)
     precision: str = option("fp32", "Numeric precision.", choices=("fp32", "bf16", "fp16"))
     compile: bool = option(False, "torch.compile the towers.", form="switch")
+    fsdp: bool = option(False, "Shard the trainable towers across processes with FSDP2 (per block); "
+                        "checkpoints are sharded too.", form="switch")
+    grad_checkpointing: bool = option(False, "Recompute the trainable towers' activations in the "
+                                      "backward pass (less memory, more compute).", form="switch")
     seed: int = option(0, "Seed of initialisation, sampling and augmentation.")
     # frozen-tower feature cache
     feature_cache: str = option("memory", "Frozen-tower feature cache.", choices=("memory", "disk", "none"), resumable=True)
@@ -149,6 +153,9 @@ class TrainConfig:
 
     def validate(self) -> None:
         self.check_fields()
+        if self.fsdp and self.precision == "fp16":
+            raise UsageError("--fsdp with --precision fp16 is not supported (its loss scaling is not "
+                             "shard-aware); use --precision bf16")
         if self.feature_cache == "disk" and not self.feature_cache_dir:
             raise UsageError("--feature-cache disk needs --feature-cache-dir")
 

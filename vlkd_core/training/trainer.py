@@ -24,7 +24,7 @@ from ..features.teacher import check_covers, teacher_source
 from ..images import training_transform
 from ..plugins import get_plugin_manager
 from . import checkpoint as ckpt
-from . import wiseft
+from . import fsdp, wiseft
 from .cache import FeatureCache, model_fingerprint
 from .compose import compose
 from .config import TrainConfig
@@ -54,10 +54,15 @@ class Trainer:
         self.run_dir = resolve_run_dir(cfg, main=runtime.is_main)
         self.bundle = compose(cfg)               # fails on impossible combinations, before any data
         self.evaluators = build_evaluators(cfg.eval_specs()) if runtime.is_main else []
+        self.evaluating = bool(cfg.eval_specs())  # on every rank: --fsdp gathers for evaluation
+        self._eval_copy = None
+        self.optimizer = None                     # built once the bundle is wrapped (see _start)
+        self._resumed: tuple[dict, dict | None] | None = None
+        if cfg.fsdp and not runtime.distributed:
+            raise UsageError("--fsdp shards the towers across processes: add --nproc-per-node 2 (or more)")
         self._place()
         self._build_data()
         check_covers(self.caches.get(self.bundle.teacher or ""), cfg, self.dataset)  # before any step
-        self._build_optimizer()
 
     @property
     def is_main(self) -> bool:
@@ -135,30 +140,54 @@ class Trainer:
             self.hook.vlkd_on_train_end(run=self, summary=summary)
 
     def resume(self) -> bool:
-        """Load the checkpoint ``--resume`` names; True when the run had already finished."""
+        """Load the weights of the checkpoint ``--resume`` names into the (not yet wrapped) bundle
+        and read its training state, applied once the optimizer exists; True when the run had
+        already finished."""
         folder = ckpt.find_checkpoint(self.config.resume, self.run_dir)
         ckpt.load_weights(folder, self.bundle)
         state = ckpt.load_training_state(folder)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        ckpt.set_rng_state(state["rng"][min(self.runtime.rank, len(state["rng"]) - 1)])
+        sharded = None
+        if self.config.fsdp:
+            fsdp.check_world(folder, self.runtime.world)
+            sharded = torch.load(folder / fsdp.optimizer_file(self.runtime.rank), map_location="cpu",
+                                 weights_only=True)
+        self._resumed = (state, sharded)
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         ckpt.release()  # loaded: drop our read leases, so our own pruning may delete it later
         return self.step >= self.total_steps
 
-    def _start(self) -> None:
-        cfg, rt = self.config, self.runtime
+    def _restore_training(self, state: dict, sharded_optimizer: dict | None) -> None:
+        if sharded_optimizer is not None:
+            fsdp.load_local_optimizer_state(self.optimizer, sharded_optimizer)
+        else:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        ckpt.set_rng_state(state["rng"][min(self.runtime.rank, len(state["rng"]) - 1)])
+
+    def _wrap(self) -> None:
+        """What trains: the bundle itself, DDP around it, or the bundle sharded by FSDP2."""
+        rt = self.runtime
         self.trainable = self.bundle
-        if rt.distributed:
+        if self.config.fsdp:
+            self.replicated = fsdp.shard(self.bundle)
+        elif rt.distributed:
             self.trainable = torch.nn.parallel.DistributedDataParallel(
                 self.bundle, broadcast_buffers=False, find_unused_parameters=False,
                 device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
+
+    def _start(self) -> None:
+        cfg, rt = self.config, self.runtime
         if rt.is_main:
             rt.resources.enter_context(RunLock(self.run_dir))  # one training per run folder
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
             wiseft.prepare_start(self.run_dir, self.bundle.model, bool(cfg.resume), cfg.eval_wise_ft)
+        self._wrap()
+        self._build_optimizer()
+        if self._resumed is not None:
+            self._restore_training(*self._resumed)
+        if rt.is_main:
             (self.run_dir / "optimizer.json").write_text(json.dumps(optimizer_summary(self.optimizer), indent=2))
         self.stop = rt.resources.enter_context(StopOnSignal())  # finish the step, checkpoint, stop
         self.hook.vlkd_on_train_start(run=self)
@@ -220,8 +249,7 @@ class Trainer:
 
     def _forward_backward(self, batch: Batch, sync: bool) -> tuple[torch.Tensor, dict[str, float]]:
         cfg, rt = self.config, self.runtime
-        no_sync = rt.distributed and not sync
-        with (self.trainable.no_sync() if no_sync else contextlib.nullcontext()), _autocast(cfg, rt.device):
+        with self._gradient_sync(sync), _autocast(cfg, rt.device):
             loss, logs = self.trainable(batch)
         if not torch.isfinite(loss.detach()):
             where = f"; the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else ""
@@ -231,7 +259,17 @@ class Trainer:
         self.samples_seen += len(batch) * rt.world
         return loss, logs
 
+    def _gradient_sync(self, sync: bool):
+        """Between accumulation micro-batches, ranks do not exchange gradients."""
+        if self.config.fsdp:
+            return fsdp.gradient_sync(self.bundle, sync)
+        if self.runtime.distributed and not sync:
+            return self.trainable.no_sync()
+        return contextlib.nullcontext()
+
     def optimizer_step(self) -> None:
+        if self.config.fsdp:
+            fsdp.average_replicated_grads(self.replicated)
         if self.config.grad_clip:
             self.scaler.unscale_(self.optimizer)
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -270,27 +308,50 @@ class Trainer:
         return everyone
 
     def save(self) -> None:
-        """A checkpoint of the bundle and the training state (every rank's RNG) at this step."""
-        rngs = self._rng_states()
+        """A checkpoint of the bundle and the training state (every rank's RNG) at this step;
+        under --fsdp every rank writes its slices."""
+        cfg, rt = self.config, self.runtime
+        training = {"scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                    "rng": self._rng_states(), "step": self.step, "epoch": self.epoch,
+                    "batch_in_epoch": self.batch_in_epoch}
+        meta = {"config": cfg.to_dict(), "epoch": self.epoch}
+        if cfg.fsdp:
+            folder = ckpt.save_sharded_checkpoint(self.run_dir, self.step, self.bundle, self.optimizer, training,
+                                                  meta, cfg.keep_checkpoints, rt.rank, rt.world)
+        elif self.is_main:
+            training["optimizer"] = self.optimizer.state_dict()
+            folder = ckpt.save_checkpoint(self.run_dir, self.step, self.bundle, training, meta,
+                                          keep=cfg.keep_checkpoints)
         if not self.is_main:
             return
-        training = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                    "scaler": self.scaler.state_dict(), "rng": rngs, "step": self.step,
-                    "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch}
-        self.last_checkpoint = ckpt.save_checkpoint(
-            self.run_dir, self.step, self.bundle, training,
-            {"config": self.config.to_dict(), "epoch": self.epoch}, keep=self.config.keep_checkpoints)
+        self.last_checkpoint = folder
         for cache in self.caches.values():
             if cache is not None:
                 cache.save()
         self.hook.vlkd_on_checkpoint(run=self, path=str(self.last_checkpoint))
 
+    def _model_for_eval(self):
+        """The model evaluators score: the bundle's, or under --fsdp a plain copy with the
+        gathered weights on the main rank (collective: every rank calls it)."""
+        if not self.config.fsdp:
+            return self.bundle.model
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+        full = get_model_state_dict(self.bundle, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        if not self.is_main:
+            return None
+        if self._eval_copy is None:
+            self._eval_copy = compose(self.config).to(self.runtime.device)
+        self._eval_copy.load_state_dict(full)
+        return self._eval_copy.eval().model
+
     def evaluate(self) -> dict[str, float]:
         """Run the evaluators (main rank) on the current weights, and WiSE-FT's if asked."""
+        if not self.evaluating:
+            return self.eval_metrics
+        model = self._model_for_eval()
         if not (self.is_main and self.evaluators):
             return self.eval_metrics
-        self.eval_metrics = wiseft.evaluate(self.evaluators, self.bundle.model, self.run_dir,
-                                            self.config.eval_wise_ft)
+        self.eval_metrics = wiseft.evaluate(self.evaluators, model, self.run_dir, self.config.eval_wise_ft)
         self.hook.vlkd_on_eval_end(run=self, step=self.step, metrics=self.eval_metrics)
         self.bundle.train()
         return self.eval_metrics
@@ -311,7 +372,7 @@ class Trainer:
             "feature_cache": {side: {"entries": len(c), "hits": c.hits, "misses": c.misses}
                               for side, c in self.caches.items() if c is not None},
             "metrics": metrics, "checkpoint": str(self.last_checkpoint) if self.last_checkpoint else None,
-            "optimizer": optimizer_summary(self.optimizer)}
+            "optimizer": optimizer_summary(self.optimizer) if self.optimizer is not None else []}
         if error is not None:
             summary["error"] = f"{type(error).__name__}: {error}".splitlines()[0]
         if self.is_main and status == "finished":

@@ -62,6 +62,14 @@ class HFTextTower(DepthFromBlocks, nn.Module):
             features = self.projection(features)
         return nn.functional.normalize(features, dim=-1) if self.normalize else features
 
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """--grad-checkpointing: transformers' own gradient checkpointing."""
+        model = self.model
+        if enable:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_disable()
+
     def lock_tower(self) -> None:
         """Called by the engine to lock this tower: everything but learnable prompts."""
         self.requires_grad_(False)
@@ -96,6 +104,14 @@ class SentenceTransformerTower(DepthFromBlocks, nn.Module):
 
     def preprocess(self, texts: list[str], train: bool = False) -> dict[str, torch.Tensor]:
         return _tensors(getattr(self.st, self._tokenize_method)(list(texts)))
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """--grad-checkpointing: transformers' own gradient checkpointing."""
+        model = self.transformer
+        if enable:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_disable()
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.st(dict(inputs))["sentence_embedding"]

@@ -74,6 +74,14 @@ class HFImageTower(DepthFromBlocks, nn.Module):
     def preprocess(self, image, train: bool = False) -> torch.Tensor:
         return self._preprocess(image, train)
 
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """--grad-checkpointing: transformers' own gradient checkpointing."""
+        model = self.model
+        if enable:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_disable()
+
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         kwargs = {"interpolate_pos_encoding": True} if self.interpolate_pos_encoding else {}
         features = pool(self.model(pixel_values=pixel_values, **kwargs), self.pooler)

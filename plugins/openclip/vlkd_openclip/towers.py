@@ -59,6 +59,10 @@ class OpenCLIPImageTower(DepthFromBlocks, nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.visual(images)
 
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """--grad-checkpointing: open_clip's own (transformer blocks recompute activations)."""
+        self.visual.set_grad_checkpointing(enable)
+
     def lock_tower(self) -> None:
         """Called by the engine to lock this tower: open_clip's LiT lock of the image tower
         (``lock_image_tower``) with the ``unlocked_groups`` / ``freeze_bn_stats`` it was built with."""
@@ -155,6 +159,13 @@ class OpenCLIPTextTower(DepthFromBlocks, nn.Module):
         if projection is None:
             return x
         return projection(x) if isinstance(projection, nn.Linear) else x @ projection
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """--grad-checkpointing: open_clip's own, on the text transformer."""
+        if self._custom:
+            self.text.set_grad_checkpointing(enable)
+        else:  # a CLIP whose visual tower was removed: its text transformer directly
+            self.text.transformer.grad_checkpointing = enable
 
     def lock_tower(self) -> None:
         """Called by the engine to lock this tower: open_clip's text lock (``lock_text_tower``),

@@ -41,6 +41,10 @@ class TimmTower(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images)
 
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """--grad-checkpointing: timm's own (blocks recompute activations in backward)."""
+        self.model.set_grad_checkpointing(enable)
+
     # --layer-decay depth from timm's own fine-grained group matcher (as timm's
     # param_groups_layer_decay): stem 0, one id per block, head/norm the top; None without one
     def _layer_map(self) -> dict[str, int] | None:
