@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 
 import pytest
 import torch
@@ -31,8 +30,6 @@ KILLER = """
 
 def _weights(run):
     folder = run / "checkpoints" / (run / "checkpoints" / "LATEST").read_text().strip()
-    state = {}
-    from vlkd_core.training.compose import compose  # noqa: F401  (plugins loaded)
     from vlkd_core.training.fsdp import full_weights
     return folder.name, full_weights(folder)
 
