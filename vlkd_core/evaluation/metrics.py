@@ -70,6 +70,44 @@ def mean_per_class_recall(predictions, labels, num_classes: int | None = None) -
 
 
 # -- retrieval --------------------------------------------------------------------------------
+def _captions_per_image(owner: torch.Tensor, n_img: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """[N, max captions per image] caption indices (padded) and their validity mask, so each block
+    gathers its own captions' scores from the very matmul it ranks against (no float mismatch
+    between paths); and the caption count of every image."""
+    n_txt = owner.shape[0]
+    counts = torch.bincount(owner, minlength=n_img)
+    order = torch.argsort(owner, stable=True)
+    sorted_owner = owner[order]
+    slot = torch.arange(n_txt) - (torch.cumsum(counts, 0) - counts)[sorted_owner]
+    width = int(counts.max())
+    cap_idx = torch.zeros(n_img, width, dtype=torch.long)
+    valid = torch.zeros(n_img, width, dtype=torch.bool)
+    cap_idx[sorted_owner, slot] = order
+    valid[sorted_owner, slot] = True
+    return cap_idx, valid, counts
+
+
+def _image_to_text_ranks(img, txt, cap_idx, valid, step: int) -> torch.Tensor:
+    """Per image: how many captions score strictly above its best own caption."""
+    ranks = torch.empty(img.shape[0], dtype=torch.long)
+    for start in range(0, img.shape[0], step):
+        rows = slice(start, start + step)
+        sim = img[rows] @ txt.T                                               # [c, M]
+        own = sim.gather(1, cap_idx[rows]).masked_fill(~valid[rows], float("-inf")).max(dim=1).values
+        ranks[rows] = (sim > own[:, None]).sum(dim=1)
+    return ranks
+
+
+def _text_to_image_ranks(img, txt, owner, step: int) -> torch.Tensor:
+    """Per caption: how many images score strictly above its own image."""
+    ranks = torch.empty(txt.shape[0], dtype=torch.long)
+    for start in range(0, txt.shape[0], step):
+        rows = slice(start, start + step)
+        sim = txt[rows] @ img.T                                               # [c, N]
+        ranks[rows] = (sim > sim.gather(1, owner[rows, None])).sum(dim=1)
+    return ranks
+
+
 def retrieval_recall(image_features, text_features, text_to_image, ks: Sequence[int] = (1, 5, 10),
                      chunk_size: int = 1024, max_chunk_elements: int = 1 << 24) -> dict[str, float]:
     """Image↔text Recall@k with several captions per image.
@@ -94,36 +132,10 @@ def retrieval_recall(image_features, text_features, text_to_image, ks: Sequence[
     if (owner < 0).any() or (owner >= n_img).any():
         raise ValueError("text_to_image holds an index outside the image range")
 
-    # [N, max captions per image] caption indices (padded) so each block can gather its own
-    # captions' scores from the very matmul it ranks against (no float mismatch between paths)
-    counts = torch.bincount(owner, minlength=n_img)
-    order = torch.argsort(owner, stable=True)
-    sorted_owner = owner[order]
-    slot = torch.arange(n_txt) - (torch.cumsum(counts, 0) - counts)[sorted_owner]
-    width = int(counts.max())
-    cap_idx = torch.zeros(n_img, width, dtype=torch.long)
-    valid = torch.zeros(n_img, width, dtype=torch.bool)
-    cap_idx[sorted_owner, slot] = order
-    valid[sorted_owner, slot] = True
-
-    def rows_per_block(cols: int) -> int:
-        return max(1, min(chunk_size, max_chunk_elements // max(cols, 1)))
-
-    i2t_rank = torch.empty(n_img, dtype=torch.long)
-    step = rows_per_block(n_txt)
-    for start in range(0, n_img, step):
-        rows = slice(start, start + step)
-        sim = img[rows] @ txt.T                                               # [c, M]
-        own = sim.gather(1, cap_idx[rows]).masked_fill(~valid[rows], float("-inf")).max(dim=1).values
-        i2t_rank[rows] = (sim > own[:, None]).sum(dim=1)
-    t2i_rank = torch.empty(n_txt, dtype=torch.long)
-    step = rows_per_block(n_img)
-    for start in range(0, n_txt, step):
-        rows = slice(start, start + step)
-        sim = txt[rows] @ img.T                                               # [c, N]
-        target = sim.gather(1, owner[rows, None])
-        t2i_rank[rows] = (sim > target).sum(dim=1)
-
+    cap_idx, valid, counts = _captions_per_image(owner, n_img)
+    block = lambda cols: max(1, min(chunk_size, max_chunk_elements // max(cols, 1)))  # noqa: E731
+    i2t_rank = _image_to_text_ranks(img, txt, cap_idx, valid, block(n_txt))
+    t2i_rank = _text_to_image_ranks(img, txt, owner, block(n_img))
     i2t_rank = i2t_rank[counts > 0]  # images without any caption cannot be scored
     out = {}
     for k in ks:
