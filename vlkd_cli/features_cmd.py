@@ -56,7 +56,8 @@ def extract_command(
         manifest = extract(cfg, console=console)
     if manifest is not None and int(os.environ.get("RANK", "0")) == 0:
         console.print(f"[green]wrote[/] {out}: {manifest['count']} {side} features of {manifest['samples']} "
-                      f"samples, {len(manifest['shards'])} shard(s), {manifest['width']}-d {dtype}",
+                      f"samples, {len(manifest['shards'])} shard(s) ({manifest['encoded']} encoded now), "
+                      f"{manifest['width']}-d {dtype}, in {manifest['seconds']:.1f} s",
                       soft_wrap=True, highlight=False)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,7 @@ def _extract(cfg: ExtractConfig, rt: Any, console: Any) -> dict[str, Any] | None
     if rt.is_main:
         _claim(folder, settings)
     _barrier(rt.distributed)  # nothing is written before every rank has seen what is finished
+    start = time.perf_counter()
     todo = [u for u in units if layout.finished_record(folder, layout.shard_file(u.index)) is None]
     _barrier(rt.distributed)
     mine = todo[rt.rank::rt.world]
@@ -156,4 +158,7 @@ def _extract(cfg: ExtractConfig, rt: Any, console: Any) -> dict[str, Any] | None
                                {"source": unit.source, "entries": len(tensors), "samples": samples})
             bar.unit_done()
     _barrier(rt.distributed)
-    return _finish(folder, settings, units) if rt.is_main else None
+    if not rt.is_main:
+        return None
+    manifest = _finish(folder, settings, units)
+    return {**manifest, "seconds": time.perf_counter() - start, "encoded": len(todo)}  # not in the file
