@@ -11,12 +11,13 @@ for its name.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from ..contracts import LossNeeds, loss_logs, loss_needs, loss_value
+from ..contracts import LossNeeds, loss_needs, loss_value
 from ..freeze import keep_frozen_in_eval
 from ..model import DualEncoder, to_device
 from .cache import FeatureCache
@@ -106,17 +107,20 @@ class Bundle(nn.Module):
             return run()
         cache = self._caches.get(side)
         if cache is None:
-            with torch.no_grad():
-                return run()
+            with torch.inference_mode():  # cheaper than no_grad: no autograd or version counters
+                out = run()
+            return out.clone()  # a normal tensor again, which a trainable head may save for backward
         return cache.features(cache.keys_for(side, batch), run).to(device)
 
-    def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-        """The weighted sum of the losses on ``batch``, and per-loss values for the logs."""
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
+        """The weighted sum of the losses on ``batch``, and per-loss values for the logs (detached
+        tensors: the trainer turns them into numbers only on steps that log, so other steps never
+        wait for the device)."""
         device = next(self.parameters()).device
         feats = {side: self.head(side)(self._encode(side, batch, device)) for side in SIDES}
         student, teacher = self.student or "image", self.teacher or "text"
         total = torch.zeros((), device=device)
-        logs: dict[str, float] = {}
+        logs: dict[str, torch.Tensor | float] = {}
         again: dict[str, torch.Tensor] = {}  # second passes, once per side and step
         for name, loss in self.losses.items():
             needs = loss_needs(loss)
@@ -136,6 +140,14 @@ class Bundle(nn.Module):
             out = loss(s, t.detach() if self.teacher and not needs.symmetric else t, **kwargs)
             value = loss_value(out)
             total = total + self.weights[name] * value
-            logs[f"loss/{name}"] = float(value.detach())
-            logs.update({f"{name}/{k}": v for k, v in loss_logs(out).items()})
+            logs[f"loss/{name}"] = value.detach()
+            logs.update({f"{name}/{k}": v for k, v in _raw_logs(out).items()})
         return total, logs
+
+
+def _raw_logs(output: Any) -> dict[str, torch.Tensor | float]:
+    """A loss's extra scalars as they are (detached tensors stay on the device; see
+    :func:`vlkd_core.contracts.loss_logs` for the numbers)."""
+    if not isinstance(output, Mapping):
+        return {}
+    return {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in output.items() if k != "loss"}

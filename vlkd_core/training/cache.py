@@ -4,17 +4,18 @@ Keys are strings (a caption, or a dataset sample id for images seen with eval tr
 The disk form is one safetensors file per model fingerprint (spec, weights and preprocessing),
 so a changed model never reads stale features.
 
-A feature is computed from its input alone (a batch of one), so it is a pure function of the
-model and the key: batch composition changes a tower's numerics slightly (padding length,
-kernel choice), and a feature first computed among other inputs would differ in its last bits
-from the same feature computed after a resume, in another run, or from a disk cache. Only
-misses pay for this, once per distinct input.
+A batch's misses are computed together, in one forward pass (a frozen MiniLM teacher computed
+caption by caption spent most of the default job's first epoch on it). Batch composition changes
+a tower's numerics in the last bits (padding length, kernel choice), so a feature depends on the
+misses it was computed with: for an exact resume the cache's contents travel in the checkpoint
+(:meth:`FeatureCache.state_dict`), so a resumed run misses the same keys in the same batches and
+computes the same bits.
 """
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -61,13 +62,23 @@ class FeatureCache:
             first.setdefault(hashed[i], i)
         todo = list(first.values())
         if todo:
-            with torch.no_grad():
-                for pos in todo:
-                    self.store[hashed[pos]] = compute([pos]).detach().float().cpu()[0].clone()
+            with torch.inference_mode():
+                computed = compute(todo).detach().float().cpu()
+            for pos, row in zip(todo, computed):
+                self.store[hashed[pos]] = row
             self._dirty = True
         self.misses += len(todo)
         self.hits += len(keys) - len(todo)
         return torch.stack([self.store[h] for h in hashed])
+
+    def state_dict(self) -> dict[str, Any]:
+        """The cached features, for a checkpoint: key hashes and one [N, D] tensor."""
+        keys = list(self.store)
+        return {"keys": keys, "features": torch.stack([self.store[k] for k in keys]) if keys else torch.empty(0)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Replace the contents with a checkpoint's (see the module docstring)."""
+        self.store = dict(zip(state["keys"], state["features"].unbind(0)))
 
     def save(self) -> None:
         """Write the disk cache atomically (no-op for a memory cache or when nothing changed)."""

@@ -27,5 +27,9 @@ class TrainProgress:
         self.progress.update(self.task, completed=step)
 
     def update(self, step: int, metrics: dict[str, float]) -> None:
+        """``metrics``: the last logged step's (empty before the first log)."""
+        if "loss" not in metrics:
+            self.progress.update(self.task, completed=step)
+            return
         self.progress.update(self.task, completed=step, loss=f"{metrics['loss']:.4f}",
                              speed=f"{metrics['samples_per_s']:.0f}")

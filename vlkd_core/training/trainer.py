@@ -164,6 +164,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         ckpt.set_rng_state(state["rng"][min(self.runtime.rank, len(state["rng"]) - 1)])
+        self._restore_caches(state.get("feature_caches"))
 
     def _wrap(self) -> None:
         """What trains: the bundle itself, DDP around it, or the bundle sharded by FSDP2."""
@@ -282,12 +283,14 @@ class Trainer:
         self.step += 1
         self.batch_in_epoch += 1
 
-    def _after_step(self, loss: torch.Tensor, logs: dict[str, float], samples_per_s: float) -> None:
-        """Log, checkpoint when due, and stop here if a signal arrived."""
+    def _after_step(self, loss: torch.Tensor, logs: dict, samples_per_s: float) -> None:
+        """Log, checkpoint when due, and stop here if a signal arrived. Loss values become
+        numbers only on steps that log (``self.metrics`` holds the last logged step's)."""
         cfg = self.config
-        self.metrics = {"loss": float(loss.detach()), **logs, "lr": self.optimizer.param_groups[0]["lr"],
-                        "epoch": self.epoch, "samples_per_s": samples_per_s}
         if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+            values = {"loss": loss.detach(), **logs}
+            self.metrics = {**{k: float(v) for k, v in values.items()}, "lr": self.optimizer.param_groups[0]["lr"],
+                            "epoch": self.epoch, "samples_per_s": samples_per_s}
             self.hook.vlkd_on_step_end(run=self, step=self.step, metrics=self.metrics)
         due = bool(cfg.save_every and self.step % cfg.save_every == 0)
         if due:
@@ -307,6 +310,24 @@ class Trainer:
         torch.distributed.all_gather_object(everyone, mine)
         return everyone
 
+    def _cache_states(self) -> list[dict]:
+        """Every rank's memory feature caches (a disk cache keeps itself): a locked tower computes
+        a batch's misses together, so a resumed run needs the same cache to compute the same bits."""
+        mine = {side: c.state_dict() for side, c in self.caches.items()
+                if isinstance(c, FeatureCache) and c.path is None}
+        if not self.runtime.distributed:
+            return [mine]
+        everyone: list[Any] = [None] * self.runtime.world
+        torch.distributed.all_gather_object(everyone, mine)
+        return everyone
+
+    def _restore_caches(self, states: list[dict] | None) -> None:
+        if not states:  # a checkpoint written before caches travelled with it
+            return
+        for side, state in states[min(self.runtime.rank, len(states) - 1)].items():
+            if isinstance(self.caches.get(side), FeatureCache):
+                self.caches[side].load_state_dict(state)
+
     def save(self) -> None:
         """A checkpoint of the bundle and the training state (every rank's RNG) at this step;
         under --fsdp every rank writes its slices."""
@@ -314,6 +335,7 @@ class Trainer:
         training = {"scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                     "rng": self._rng_states(), "step": self.step, "epoch": self.epoch,
                     "batch_in_epoch": self.batch_in_epoch}
+        training["feature_caches"] = self._cache_states()
         meta = {"config": cfg.to_dict(), "epoch": self.epoch}
         if cfg.fsdp:
             folder = ckpt.save_sharded_checkpoint(self.run_dir, self.step, self.bundle, self.optimizer, training,
