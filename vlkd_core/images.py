@@ -79,16 +79,51 @@ def eval_transform(spec: ImageSpec) -> Callable:
                       T.CenterCrop(spec.size), *_finish(spec)])
 
 
-def _crop(scale: tuple[float, float], flip: bool) -> Callable[[ImageSpec], list]:
-    def build(spec: ImageSpec) -> list:
-        crop = [T.RandomResizedCrop(spec.size, scale=scale, interpolation=spec.interpolation, antialias=True)]
-        return crop + ([T.RandomHorizontalFlip()] if flip else [])
-    return build
+class RandomCropTransform:
+    """A training preset's transform, on tensors: RGB (transparency onto white), uint8 tensor,
+    random resized crop (and flip), float, normalise. Torchvision's crop-parameter draw, from
+    ``generator`` when given (the loader seeds one per sample, which is much cheaper than
+    forking the global RNG), else from the global RNG. Working on the uint8 tensor instead of the
+    PIL image makes a 64 px sample ~3x and a 224 px sample ~3.5x cheaper."""
+
+    def __init__(self, spec: ImageSpec, scale: tuple[float, float], flip: bool):
+        self.spec, self.scale, self.flip = spec, scale, flip
+
+    def __call__(self, image, generator: torch.Generator | None = None) -> torch.Tensor:
+        from torchvision.transforms.v2 import functional as F
+        x = F.pil_to_tensor(to_rgb(image)) if not isinstance(image, torch.Tensor) else image
+        top, left, h, w = _crop_box(x.shape[-2], x.shape[-1], self.scale, generator)
+        size = self.spec.size
+        x = F.resized_crop(x, top, left, h, w, [size, size], self.spec.interpolation, antialias=True)
+        if self.flip and torch.rand(1, generator=generator).item() < 0.5:
+            x = x.flip(-1)
+        x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+        return F.normalize(x, list(self.spec.mean), list(self.spec.std))
 
 
-# preset -> the random crop (and flip) it applies before the eval transform's final steps
-_AUGMENTATIONS: dict[str, Callable[[ImageSpec], list]] = {
-    "openclip": _crop(OPENCLIP_SCALE, flip=False), "imagenet": _crop(IMAGENET_SCALE, flip=True)}
+def _crop_box(height: int, width: int, scale: tuple[float, float],
+              generator: torch.Generator | None) -> tuple[int, int, int, int]:
+    """``T.RandomResizedCrop.get_params`` (ratio 3/4-4/3) drawing from ``generator``."""
+    area, log_ratio = height * width, torch.log(torch.tensor((3 / 4, 4 / 3)))
+    for _ in range(10):
+        target = area * torch.empty(1).uniform_(scale[0], scale[1], generator=generator).item()
+        ratio = torch.exp(torch.empty(1).uniform_(log_ratio[0], log_ratio[1], generator=generator)).item()
+        w, h = int(round((target * ratio) ** 0.5)), int(round((target / ratio) ** 0.5))
+        if 0 < w <= width and 0 < h <= height:
+            top = torch.randint(0, height - h + 1, size=(1,), generator=generator).item()
+            left = torch.randint(0, width - w + 1, size=(1,), generator=generator).item()
+            return top, left, h, w
+    ratio, w, h = width / height, width, height  # fallback: the centre at a ratio within bounds
+    if ratio < 3 / 4:
+        h = int(round(w / (3 / 4)))
+    elif ratio > 4 / 3:
+        w = int(round(h * (4 / 3)))
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+# preset -> (crop scale, horizontal flip) of its random crop
+_AUGMENTATIONS: dict[str, tuple[tuple[float, float], bool]] = {
+    "openclip": (OPENCLIP_SCALE, False), "imagenet": (IMAGENET_SCALE, True)}
 
 
 def train_transform(spec: ImageSpec, augment: str = "openclip") -> Callable:
@@ -98,7 +133,8 @@ def train_transform(spec: ImageSpec, augment: str = "openclip") -> Callable:
     if augment not in _AUGMENTATIONS:
         from .errors import UsageError
         raise UsageError(f"--augment '{augment}' must be one of {', '.join(AUGMENT_PRESETS)}")
-    return T.Compose([to_rgb, *_AUGMENTATIONS[augment](spec), *_finish(spec)])
+    scale, flip = _AUGMENTATIONS[augment]
+    return RandomCropTransform(spec, scale, flip)
 
 
 class ImagePreprocess:
@@ -111,7 +147,10 @@ class ImagePreprocess:
         self.spec, self.augment = spec, augment
         self._train, self._eval = train_transform(spec, augment), eval_transform(spec)
 
-    def __call__(self, image, train: bool = False) -> torch.Tensor:
+    def __call__(self, image, train: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``generator``: where a training crop draws its randomness (default: the global RNG)."""
+        if train and isinstance(self._train, RandomCropTransform):
+            return self._train(image, generator=generator)
         return (self._train if train else self._eval)(image)
 
 

@@ -17,7 +17,19 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from ..datasets.captions import training_caption
+from ..images import ImagePreprocess
 from ..datasets.sampling import EpochSampler, derive_seed
+
+
+def seeded_transform(transform: Callable, image: Any, train: bool, seed: int) -> torch.Tensor:
+    """``transform(image, train=train)`` with its randomness seeded by ``seed``: a fresh
+    generator for the core's transforms (cheap), the global RNG forked and seeded for a tower's
+    own ``preprocess`` (which draws from it)."""
+    if isinstance(transform, ImagePreprocess):
+        return transform(image, train=train, generator=torch.Generator().manual_seed(seed))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return transform(image, train=train)
 
 
 class TrainView(Dataset):
@@ -34,9 +46,7 @@ class TrainView(Dataset):
         item = self.base[index]
         if item is None:
             return None
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(self.seed, self.epoch, index))
-            image = self.transform(item["image"], train=self.train)
+        image = seeded_transform(self.transform, item["image"], self.train, derive_seed(self.seed, self.epoch, index))
         label = item.get("label")
         return {"index": index, "key": str(item.get("key", index)), "image": image,
                 "text": training_caption(item.get("captions") or item["text"], self.seed, self.epoch, index),
@@ -56,9 +66,7 @@ class IterableTrainView(IterableDataset):
                 yield None
                 continue
             key = str(item.get("key", n))
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(derive_seed(self.seed, self.epoch, key))
-                image = self.transform(item["image"], train=self.train)
+            image = seeded_transform(self.transform, item["image"], self.train, derive_seed(self.seed, self.epoch, key))
             label = item.get("label")
             yield {"index": n, "key": key, "image": image,
                    "text": training_caption(item.get("captions") or item["text"], self.seed, self.epoch, key),
