@@ -53,6 +53,19 @@ def _curve_figures(run_dir: Path, out: Path) -> list[tuple[str, Path]]:
     return figures
 
 
+def _run_figures(run_dir: Path, out: Path) -> list[tuple[str, Path]]:
+    """PNGs that components wrote into RUN/figures during training (e.g. a loss's cluster
+    samples), copied next to the report's own; only files with a PNG signature (data, not code)."""
+    figures = []
+    for path in sorted((run_dir / "figures").glob("*.png")):
+        data = b"" if path.is_symlink() else path.read_bytes()  # only the run's own files
+        if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+            continue
+        (out / f"run-{path.name}").write_bytes(data)
+        figures.append((path.stem.replace("-", " ").replace("_", " ").capitalize(), out / f"run-{path.name}"))
+    return figures
+
+
 def _model_figures(restored, out: Path, samples: int, queries: int, top_k: int) -> list[tuple[str, Path]]:
     """Retrieval examples, zero-shot per class and an embedding map on the run's eval data."""
     model = restored.model.eval()
@@ -107,7 +120,8 @@ def build_report(run_dir: str | Path, samples: int = 300, queries: int = 5, top_
     out = run_dir / "report"
     out.mkdir(exist_ok=True)
     restored = load_run(run_dir)
-    figures = _curve_figures(run_dir, out) + _model_figures(restored, out, samples, queries, top_k)
+    figures = (_curve_figures(run_dir, out) + _run_figures(run_dir, out)
+               + _model_figures(restored, out, samples, queries, top_k))
     path = run_dir / "report.html"
     path.write_text(_page(run_dir, restored.config.to_dict(), figures))
     return path
