@@ -38,7 +38,7 @@ class Episode:
         self.epoch, self.rank, self.world, self.figures_dir = epoch, rank, world, figures_dir
         self.indices = torch.tensor(indices, dtype=torch.long)
         self._encoder = encoder
-        self._features: dict[tuple[str, bool], torch.Tensor] | None = None
+        self._features: dict[tuple[str, bool], torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -49,8 +49,9 @@ class Episode:
         side = self._encoder.roles.get(side, side)
         if side not in SIDES:
             raise UsageError(f"episode features: side '{side}' is not image, text, student or teacher")
-        if self._features is None:  # one pass over the data encodes both sides, with and without head
-            self._features = self._encoder.encode(self.indices.tolist(), self.epoch)
+        if (side, head) not in self._features:  # one pass over the data encodes both sides
+            encoded = self._encoder.encode(self.indices.tolist(), self.epoch, head)
+            self._features.update({(s, head): value for s, value in encoded.items()})
         return self._features[side, head]
 
     def sample(self, position: int) -> dict[str, Any] | None:
@@ -76,13 +77,13 @@ class EpisodeEncoder:
                           num_workers=self.workers, generator=generator)  # no draw from the global RNG
 
     @torch.no_grad()
-    def encode(self, indices: list[int], epoch: int) -> dict[tuple[str, bool], torch.Tensor]:
+    def encode(self, indices: list[int], epoch: int, head: bool) -> dict[str, torch.Tensor]:
         if len(indices) % self.world:
             raise UsageError(f"an episode of {len(indices)} samples does not split over {self.world} ranks")
         n = len(indices) // self.world
         share = indices[self.rank * n:(self.rank + 1) * n]
         row = {index: i for i, index in enumerate(share)}
-        out: dict[tuple[str, bool], torch.Tensor] = {}
+        out: dict[str, torch.Tensor] = {}
         was_training = self.bundle.training
         self.bundle.eval()
         try:
@@ -91,14 +92,14 @@ class EpisodeEncoder:
                     continue
                 rows = torch.tensor([row[int(i)] for i in batch.indices])
                 for side in SIDES:
-                    raw = self.bundle._encode(side, batch, self.device).float()
-                    for head, value in ((False, raw), (True, self.bundle.head(side)(raw).float())):
-                        if (side, head) not in out:
-                            out[side, head] = torch.zeros(n, value.shape[1], device=self.device)
-                        out[side, head][rows.to(self.device)] = value
+                    value = self.bundle._encode(side, batch, self.device)
+                    value = (self.bundle.head(side)(value) if head else value).float()
+                    if side not in out:
+                        out[side] = torch.zeros(n, value.shape[1], device=self.device)
+                    out[side][rows.to(self.device)] = value
         finally:
             self.bundle.train(was_training)
-        if len(out) < 2 * len(SIDES):
+        if len(out) < len(SIDES):
             raise UsageError(f"every sample of the episode of epoch {epoch} on rank {self.rank} was unreadable")
         return {key: all_gather_no_grad(value) for key, value in out.items()}
 

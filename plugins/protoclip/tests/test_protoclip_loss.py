@@ -153,6 +153,16 @@ def test_external_teacher_is_clustered_and_translated(tmp_path):
     assert "proto_external" in out and out["external_clusters_used"] == 3
 
 
+def test_external_teacher_from_a_tower_clusters_its_own_features():
+    image, text = blobs(11)
+    raw = torch.eye(3)[torch.arange(N) % 3] * 5  # the text tower's output, before its head
+    episode = FixedEpisode(0, image, text)
+    episode.features = lambda side, head=True: raw if (side, head) == ("text", False) else episode._features[side]
+    loss = make(external_teacher="text", prototypes=3)
+    loss.start_episode(episode)
+    assert len(set(zip(loss.external_labels.tolist(), (torch.arange(N) % 3).tolist()))) == 3
+
+
 @pytest.mark.parametrize("options, message", [
     ({"prototypes": N + 1}, "option prototypes=65 is more than the 64 samples"),
     ({"external_teacher": "text", "pbt": False}, "option external_teacher needs pbt=true"),
