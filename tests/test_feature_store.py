@@ -133,25 +133,27 @@ def test_every_caption_of_a_sample_has_its_vector(tmp_path):
 # -- training from a store -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def teachers(tmp_path_factory):
-    """Per teacher side: (run overrides naming a pretrained toy teacher, its store, the live run)."""
+    """Per (teacher side, data): run overrides naming a pretrained row-wise toy teacher, its
+    store, and the live-teacher run."""
     root = tmp_path_factory.mktemp("teachers")
-    done: dict[str, tuple[dict, Path, Path]] = {}
+    done: dict[tuple[str, str], tuple[dict, Path, Path]] = {}
 
-    def get(side: str) -> tuple[dict, Path, Path]:
-        if side not in done:
+    def get(side: str, data: str = "shapes") -> tuple[dict, Path, Path]:
+        if (side, data) not in done:
             weights = toy_weights(root / f"{side}.safetensors", side)
             student = "image" if side == "text" else "text"
-            run = {side: "rowwise:tiny", f"{side}_pretrained": weights, student: "fault:plain", "teacher": side}
-            store = root / f"store-{side}"
-            assert extract_forked(ExtractConfig(data="shapes", data_options=SHAPES, tower="rowwise:tiny", side=side,
+            run = {side: "rowwise:tiny", f"{side}_pretrained": weights, student: "fault:plain", "teacher": side,
+                   "data": data}
+            store = root / f"store-{side}-{data}"
+            assert extract_forked(ExtractConfig(data=data, data_options=SHAPES, tower="rowwise:tiny", side=side,
                                                 tower_options={"image_size": 32} if side == "image" else {},
                                                 pretrained=weights, out=str(store), batch_size=24,
                                                 progress=False)) == 0
             if side == "image":
                 run["image_options"] = {"image_size": 32}
-            assert run_forked(config(root, f"live-{side}", **run)) == 0
-            done[side] = run, store, root / f"live-{side}"
-        return done[side]
+            assert run_forked(config(root, f"live-{side}-{data}", **run)) == 0
+            done[side, data] = run, store, root / f"live-{side}-{data}"
+        return done[side, data]
     return get
 
 
@@ -173,6 +175,30 @@ def test_training_from_the_store_gives_the_live_teachers_weights(tmp_path, teach
     assert_student_weights_equal(live, tmp_path / "stored", side)
     summary = json.loads((tmp_path / "stored" / "summary.json").read_text())
     assert summary["feature_cache"][side]["entries"] == 128
+
+
+def test_each_caption_of_a_sample_is_joined_to_its_own_vector(tmp_path, teachers):
+    """Two captions per sample, drawn per epoch: the store run still equals the live run."""
+    run, store, live = teachers("text", "two-caption-shapes")
+    assert json.loads((store / "manifest.json").read_text())["count"] == 2 * SHAPES["length"]
+    assert run_forked(config(tmp_path, "stored", **run, teacher_features=str(store))) == 0
+    assert_student_weights_equal(live, tmp_path / "stored", "text")
+
+
+def test_a_store_run_evaluates_like_the_live_run_building_the_teacher_only_then(tmp_path, teachers):
+    """`vlkd eval`'s rebuild of a store run: the teacher is a stand-in until an evaluator encodes
+    text; then it is the real tower, and both runs embed alike."""
+    from vlkd_core.features.tower import StoredTower
+    from vlkd_core.training.restore import load_run
+    run, store, live = teachers("text")
+    assert run_forked(config(tmp_path, "stored", **run, teacher_features=str(store))) == 0
+    stored, reference = load_run(tmp_path / "stored").model, load_run(live).model
+    assert isinstance(stored.text_tower, StoredTower) and stored.text_tower._live is None
+    captions = ["a red circle", "a small blue square left of a green star"]
+    assert torch.equal(stored.encode_texts(captions), reference.encode_texts(captions))
+    assert stored.text_tower._live is not None and not any(k.startswith("text_tower.") for k in stored.state_dict())
+    images = [vlkd_core.build_dataset("shapes", split="test", size=32, length=4)[i]["image"] for i in range(4)]
+    assert torch.equal(stored.encode_images(images), reference.encode_images(images))
 
 
 def test_store_run_killed_mid_step_resumes_exactly(tmp_path, teachers):
