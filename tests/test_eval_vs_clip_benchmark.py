@@ -38,7 +38,7 @@ def test_the_compared_scores_are_not_degenerate(result):
     """Agreement on all-zero or all-one scores would prove nothing."""
     outcome, _ = result
     values = {row["metric"]: row["vlkd"] for row in outcome["rows"]}
-    assert 0.2 < values["zeroshot/top1"] < 1.0  # trained above 10-class chance
+    assert 0.15 < values["zeroshot/top1"] < 1.0  # trained above 10-class chance (0.1)
     assert values["retrieval/image_to_text_R@1"] < values["retrieval/image_to_text_R@10"] <= 1.0
     assert 0.0 < values["retrieval/text_to_image_R@10"] < 1.0
 

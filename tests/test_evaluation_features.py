@@ -100,3 +100,29 @@ def test_default_workers():
 def test_workers_option_validated():
     with pytest.raises(vlkd_core.errors.UsageError, match="workers"):
         vlkd_core.build_evaluator("zeroshot", workers=-1)
+
+
+def test_split_transform_gives_the_eval_transform_values():
+    """Per-sample uint8 + per-batch normalisation equals the whole eval transform per sample,
+    bit for bit, for RGB, grayscale, transparent and non-square images."""
+    import numpy as np
+    from PIL import Image
+    from vlkd_core.evaluation.features import split_transform
+    from vlkd_core.images import ImageSpec, eval_transform
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)),
+              Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)),
+              Image.fromarray(rng.integers(0, 256, (20, 50, 4), dtype=np.uint8), "RGBA")]
+    spec = ImageSpec(24, (0.48, 0.46, 0.41), (0.27, 0.26, 0.28))
+    whole = eval_transform(spec)
+    per_sample, per_batch = split_transform(whole)
+    assert per_batch is not None
+    assert per_sample(images[0]).dtype == torch.uint8
+    batch = per_batch(torch.stack([per_sample(im) for im in images]))
+    assert torch.equal(batch, torch.stack([whole(im) for im in images]))
+
+
+def test_split_transform_leaves_other_transforms_whole():
+    from vlkd_core.evaluation.features import split_transform
+    custom = lambda image: torch.zeros(3, 4, 4)  # noqa: E731
+    assert split_transform(custom) == (custom, None)
