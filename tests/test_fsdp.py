@@ -61,6 +61,9 @@ def test_fsdp_losses_match_ddp_and_checkpoints_are_sharded(tmp_path):
     from vlkd_core.training.restore import load_run
     restored = load_run(tmp_path / "fsdp")
     assert torch.equal(restored.model.image_tower.state_dict()["net.0.weight"], full["model.image_tower.net.0.weight"])
+    import vlkd_core
+    loaded = vlkd_core.load(tmp_path / "fsdp")                # the public API reads it too
+    assert torch.equal(loaded.image_tower.state_dict()["net.0.weight"], full["model.image_tower.net.0.weight"])
 
 
 @pytest.mark.slow
