@@ -24,6 +24,8 @@ import struct
 from pathlib import Path
 from typing import Any
 
+from ..durable import publish, sha256_of
+
 FORMAT = "vlkd-features"
 VERSION = 1
 SETTINGS = "extraction.json"
@@ -49,33 +51,10 @@ def record_file(shard: str) -> str:
     return shard.replace(".safetensors", ".json")
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _publish(tmp: Path, path: Path) -> None:
-    """fsync ``tmp``, rename it to ``path``, fsync the folder."""
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    _publish(tmp, path)
+    publish(tmp, path)
 
 
 def write_shard(folder: Path, name: str, tensors: dict, record: dict[str, Any]) -> dict[str, Any]:
@@ -84,7 +63,7 @@ def write_shard(folder: Path, name: str, tensors: dict, record: dict[str, Any]) 
     path = folder / name
     tmp = folder / f".{name}.tmp-{os.getpid()}"
     save_file(tensors, str(tmp), metadata={"format": FORMAT})
-    _publish(tmp, path)
+    publish(tmp, path)
     record = {**record, "file": name, "bytes": path.stat().st_size, "sha256": sha256_of(path)}
     write_json(folder / record_file(name), record)
     return record

@@ -13,7 +13,6 @@ Pruning keeps the ``keep`` newest *valid* checkpoints, so the last valid one is 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..durable import fsync, sha256_of
 from ..errors import UsageError
 from . import lease
 
@@ -54,23 +54,6 @@ def plugin_versions() -> dict[str, str]:
     return {info.distribution: info.version for info in get_plugin_manager().plugins.values()}
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file's (or a folder's entries') data to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_text(path: Path, text: str) -> None:
     with open(path, "w") as fh:
         fh.write(text)
@@ -96,21 +79,21 @@ def _seal(root: Path, final: Path, tmp: Path, step: int, meta: dict[str, Any], k
                                               indent=2, default=str))
     files = {}
     for path in sorted(p for p in tmp.iterdir() if p.is_file()):
-        _fsync(path)
-        files[path.name] = {"size": path.stat().st_size, "sha256": _sha256(path)}
+        fsync(path)
+        files[path.name] = {"size": path.stat().st_size, "sha256": sha256_of(path)}
     (tmp / lease.LEASE).touch()
     _write_text(tmp / MANIFEST, json.dumps({"format": 1, "step": step, "files": files}, indent=2))
-    _fsync(tmp)
+    fsync(tmp)
     if final.exists():  # re-saving the same step (e.g. resuming past a corrupt checkpoint)
         if not _remove(final, root):  # a reader holds the existing one: it is kept instead
             shutil.rmtree(tmp, ignore_errors=True)
             return final
     os.replace(tmp, final)
-    _fsync(root)
+    fsync(root)
     pointer = root / f".{LATEST}.tmp"
     _write_text(pointer, final.name)
     os.replace(pointer, root / LATEST)
-    _fsync(root)
+    fsync(root)
     prune(root, keep, final)
     return final
 
@@ -207,7 +190,7 @@ def verify(folder: Path, full: bool = True) -> str | None:
         size = path.stat().st_size
         if size != info["size"]:
             return f"{name} has {size} bytes, expected {info['size']}"
-        if full and _sha256(path) != info["sha256"]:
+        if full and sha256_of(path) != info["sha256"]:
             return f"{name} fails its SHA-256 check"
     return None
 
