@@ -9,26 +9,12 @@ import torch
 from torch import nn
 
 from vlkd_core.errors import UsageError
+from vlkd_core.prompt_context import CTX_INIT_STD
+from vlkd_core.prompt_context import PromptContext as BasePromptContext
 
-CTX_INIT_STD = 0.02  # CoOp's random initialisation
 
-
-class PromptContext(nn.Module):
-    """``ctx`` [N, hidden]: the learnable context vectors (the tower keeps them trainable when
-    it is locked)."""
-
-    def __init__(self, ctx: torch.Tensor):
-        super().__init__()
-        self.ctx = nn.Parameter(ctx.detach().clone())
-
-    @property
-    def num_tokens(self) -> int:
-        return int(self.ctx.shape[0])
-
-    def insert(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """[B, T, D] word embeddings -> [B, T + N, D]: first token, context, the rest."""
-        ctx = self.ctx.to(embeddings.dtype).unsqueeze(0).expand(embeddings.shape[0], -1, -1)
-        return torch.cat([embeddings[:, :1], ctx, embeddings[:, 1:]], dim=1)
+class PromptContext(BasePromptContext):
+    """CoOp context for an HF encoder: attention mask and token types follow the inserted vectors."""
 
     def extend(self, per_token: torch.Tensor) -> torch.Tensor:
         """[B, T] attention mask / token types -> [B, T + N], the context taking the first

@@ -7,26 +7,12 @@ import torch
 from torch import nn
 
 from vlkd_core.errors import UsageError
+from vlkd_core.prompt_context import CTX_INIT_STD
+from vlkd_core.prompt_context import PromptContext as BasePromptContext
 
-CTX_INIT_STD = 0.02  # CoOp's random initialisation
 
-
-class PromptContext(nn.Module):
-    """``ctx`` [N, width]: the learnable context vectors (the tower keeps them trainable when
-    it is locked)."""
-
-    def __init__(self, ctx: torch.Tensor):
-        super().__init__()
-        self.ctx = nn.Parameter(ctx.detach().clone())
-
-    @property
-    def num_tokens(self) -> int:
-        return int(self.ctx.shape[0])
-
-    def insert(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """[B, T, D] token embeddings -> [B, T + N, D]: start token, context, the rest."""
-        ctx = self.ctx.to(embeddings.dtype).unsqueeze(0).expand(embeddings.shape[0], -1, -1)
-        return torch.cat([embeddings[:, :1], ctx, embeddings[:, 1:]], dim=1)
+class PromptContext(BasePromptContext):
+    """CoOp context for open_clip's text transformer: token ids follow the inserted vectors."""
 
     def extend_ids(self, tokens: torch.Tensor) -> torch.Tensor:
         """Token ids aligned with :meth:`insert`'s output, the start token standing in for the
