@@ -302,8 +302,8 @@ class Trainer:
                                         self.is_main)
 
     # -- checkpoints and evaluation -------------------------------------------------------------
-    def _rng_states(self) -> list[dict]:
-        mine = ckpt.rng_state()
+    def _from_every_rank(self, mine: dict) -> list[dict]:
+        """Each rank's ``mine``, in rank order (collective under DDP/FSDP)."""
         if not self.runtime.distributed:
             return [mine]
         everyone: list[Any] = [None] * self.runtime.world
@@ -313,13 +313,8 @@ class Trainer:
     def _cache_states(self) -> list[dict]:
         """Every rank's memory feature caches (a disk cache keeps itself): a locked tower computes
         a batch's misses together, so a resumed run needs the same cache to compute the same bits."""
-        mine = {side: c.state_dict() for side, c in self.caches.items()
-                if isinstance(c, FeatureCache) and c.path is None}
-        if not self.runtime.distributed:
-            return [mine]
-        everyone: list[Any] = [None] * self.runtime.world
-        torch.distributed.all_gather_object(everyone, mine)
-        return everyone
+        return self._from_every_rank({side: c.state_dict() for side, c in self.caches.items()
+                                      if isinstance(c, FeatureCache) and c.path is None})
 
     def _restore_caches(self, states: list[dict] | None) -> None:
         if not states:  # a checkpoint written before caches travelled with it
@@ -333,7 +328,7 @@ class Trainer:
         under --fsdp every rank writes its slices."""
         cfg, rt = self.config, self.runtime
         training = {"scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-                    "rng": self._rng_states(), "step": self.step, "epoch": self.epoch,
+                    "rng": self._from_every_rank(ckpt.rng_state()), "step": self.step, "epoch": self.epoch,
                     "batch_in_epoch": self.batch_in_epoch}
         training["feature_caches"] = self._cache_states()
         meta = {"config": cfg.to_dict(), "epoch": self.epoch}

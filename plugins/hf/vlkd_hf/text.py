@@ -8,6 +8,7 @@ from torch import nn
 
 from vlkd_core.depth import DepthFromBlocks
 
+from .checkpointing import set_grad_checkpointing
 from .depth import HF_DEPTH
 from .pooling import pool
 from .promptbert import PromptBert, check_model
@@ -64,11 +65,7 @@ class HFTextTower(DepthFromBlocks, nn.Module):
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """--grad-checkpointing: transformers' own gradient checkpointing."""
-        model = self.model
-        if enable:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        else:
-            model.gradient_checkpointing_disable()
+        set_grad_checkpointing(self.model, enable)
 
     def lock_tower(self) -> None:
         """Called by the engine to lock this tower: everything but learnable prompts."""
@@ -107,11 +104,7 @@ class SentenceTransformerTower(DepthFromBlocks, nn.Module):
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """--grad-checkpointing: transformers' own gradient checkpointing."""
-        model = self.transformer
-        if enable:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        else:
-            model.gradient_checkpointing_disable()
+        set_grad_checkpointing(self.transformer, enable)
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.st(dict(inputs))["sentence_embedding"]

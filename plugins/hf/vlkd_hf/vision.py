@@ -8,6 +8,7 @@ from torch import nn
 from vlkd_core.depth import DepthFromBlocks
 from vlkd_core.images import ImagePreprocess, ImageSpec, interpolation_mode
 
+from .checkpointing import set_grad_checkpointing
 from .depth import HF_DEPTH
 from .pooling import pool
 
@@ -76,11 +77,7 @@ class HFImageTower(DepthFromBlocks, nn.Module):
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """--grad-checkpointing: transformers' own gradient checkpointing."""
-        model = self.model
-        if enable:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        else:
-            model.gradient_checkpointing_disable()
+        set_grad_checkpointing(self.model, enable)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         kwargs = {"interpolate_pos_encoding": True} if self.interpolate_pos_encoding else {}
