@@ -33,7 +33,8 @@ BUILTIN_PLUGINS = {
     "builtin-heads": "vlkd_core.builtins.heads",
     "builtin-datasets": "vlkd_core.builtins.datasets",
     "builtin-evaluators": "vlkd_core.builtins.evaluators",
-    "builtin-loggers": "vlkd_core.builtins.loggers",
+    "builtin-metrics": "vlkd_core.builtins.metrics_file",
+    "builtin-tensorboard": "vlkd_core.builtins.tensorboard",
 }
 
 

@@ -1,0 +1,48 @@
+"""Builtin logger: TensorBoard event files in RUN/tensorboard. Main rank only. A plugin of its
+own so a run can go without it (``--disable-plugin builtin-tensorboard``): importing
+tensorboard costs ~12 MB of heap and some start-up time."""
+from __future__ import annotations
+
+from vlkd_core.hookspecs import hookimpl
+
+
+def _writer(run):
+    writer = run.state.get("tensorboard")
+    if writer is None:
+        from torch.utils.tensorboard import SummaryWriter
+        # a resumed run: tensorboard drops the events logged after the checkpoint (purge_step)
+        purge = run.state.get("tensorboard_resumed_at")
+        writer = run.state["tensorboard"] = SummaryWriter(
+            log_dir=str(run.run_dir / "tensorboard"), purge_step=None if purge is None else purge + 1)
+    return writer
+
+
+@hookimpl
+def vlkd_on_train_start(run):
+    if run.is_main and run.step:
+        run.state["tensorboard_resumed_at"] = run.step
+
+
+@hookimpl
+def vlkd_on_step_end(run, step, metrics):
+    if not run.is_main:
+        return
+    writer = _writer(run)
+    for key, value in metrics.items():
+        writer.add_scalar(key if "/" in key else f"train/{key}", value, step)
+
+
+@hookimpl
+def vlkd_on_eval_end(run, step, metrics):
+    if not run.is_main:
+        return
+    writer = _writer(run)
+    for key, value in metrics.items():
+        writer.add_scalar(f"eval/{key}", value, step)
+
+
+@hookimpl
+def vlkd_on_train_end(run, summary):
+    writer = run.state.pop("tensorboard", None)
+    if writer is not None:
+        writer.close()
