@@ -116,7 +116,7 @@ def _steady(rates: list[float]) -> float:
     return sum(warm) / len(warm)
 
 
-def run_openclip(row: Row, csv: Path, logs: Path, workers: int, config: Path) -> dict:
+def run_openclip(row: Row, csv: Path, logs: Path, workers: int, config: Path, tensorboard: bool) -> dict:
     # add_model_config makes the resnet18-minilm config known to open_clip before its main runs
     boot = (f"import sys, open_clip; open_clip.add_model_config({str(config)!r}); "
             "from open_clip_train.main import main; main(sys.argv[1:])")
@@ -124,15 +124,18 @@ def run_openclip(row: Row, csv: Path, logs: Path, workers: int, config: Path) ->
            "--csv-img-key", "filepath", "--csv-caption-key", "title", "--csv-separator", ",",
            *row.openclip, "--batch-size", str(row.batch), "--epochs", str(row.epochs), "--workers", str(workers),
            "--precision", "fp32", "--lr", "1e-3", "--warmup", "2", "--logs", str(logs), "--log-every-n-steps", "1",
-           "--save-frequency", "0", "--report-to", "", "--seed", "0", "--name", f"oc-{time.time_ns()}"]
+           "--save-frequency", "0", "--report-to", "tensorboard" if tensorboard else "", "--seed", "0",
+           "--name", f"oc-{time.time_ns()}"]
     out, wall, rss = timed(cmd)
     return {"samples_per_s": _steady([float(x) for x in re.findall(r"([0-9.]+)/s/gpu", out)]),
             "wall_s": wall, "peak_rss_mb": rss}
 
 
-def run_vlkd(row: Row, csv: Path, out_dir: Path, workers: int, env: dict | None = None) -> dict:
+def run_vlkd(row: Row, csv: Path, out_dir: Path, workers: int, tensorboard: bool,
+             env: dict | None = None) -> dict:
     name = f"{row.name}-{time.time_ns()}"
-    cmd = [sys.executable, "-m", "vlkd_cli", "train", *row.vlkd, "--data", "csv", "--data-option", f"path={csv}",
+    quiet = [] if tensorboard else ["--disable-plugin", "builtin-tensorboard"]
+    cmd = [sys.executable, "-m", "vlkd_cli", *quiet, "train", *row.vlkd, "--data", "csv", "--data-option", f"path={csv}",
            "--batch-size", str(row.batch), "--epochs", str(row.epochs), "--workers", str(workers),
            "--precision", "fp32", "--warmup-steps", "2", "--eval", "none", "--no-progress", "--log-every", "1",
            "--output-dir", str(out_dir), "--name", name] + (["--lr", "1e-3"] if row.vlkd else [])
@@ -155,9 +158,10 @@ def measure_row(row: Row, csv: Path, root: Path, args) -> dict:
         for tool in order:
             loads.append(os.getloadavg()[0])
             if tool == "open_clip":
-                result = run_openclip(row, csv, root / "oc", args.workers, root / "bench-resnet18-minilm.json")
+                result = run_openclip(row, csv, root / "oc", args.workers, root / "bench-resnet18-minilm.json",
+                                      args.tensorboard)
             else:
-                result = run_vlkd(row, csv, root / "vlkd", args.workers)
+                result = run_vlkd(row, csv, root / "vlkd", args.workers, args.tensorboard)
             runs[tool].append(result)
             console.print(f"  {row.name} {tool} #{rep}: {result['samples_per_s']:.1f} samples/s, "
                           f"{result['wall_s']:.0f} s, {result['peak_rss_mb']:.0f} MB (load {loads[-1]:.1f})")
@@ -187,6 +191,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                        help="neither tool writes TensorBoard events (open_clip --report-to '', "
+                             "vlkd --disable-plugin builtin-tensorboard); by default both do")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     parser.add_argument("--json", type=Path, help="also write the measurements here")
     args = parser.parse_args()
