@@ -124,6 +124,9 @@ class TrainConfig:
                         "checkpoints are sharded too.", form="switch")
     grad_checkpointing: bool = option(False, "Recompute the trainable towers' activations in the "
                                       "backward pass (less memory, more compute).", form="switch")
+    channels_last: str = option("auto", "Image tower weights in NHWC memory format (faster convolutions); "
+                                "auto: on when convolutions hold most of its parameters.",
+                                choices=("auto", "on", "off"))
     seed: int = option(0, "Seed of initialisation, sampling and augmentation.")
     # frozen-tower feature cache
     feature_cache: str = option("memory", "Frozen-tower feature cache.", choices=("memory", "disk", "none"), resumable=True)

@@ -32,6 +32,7 @@ from .data import Batch, build_loader
 from .episodes import episode_for
 from .evals import build_evaluators
 from .layer_decay import depth_functions
+from .memory_format import to_channels_last, wants_channels_last
 from .optim import build_optimizer, optimizer_summary, param_groups, warmup_cosine
 from .progress import TrainProgress
 from .runlock import RunLock
@@ -77,6 +78,8 @@ class Trainer:
         """Device, optional torch.compile, and feature caches for locked towers."""
         cfg = self.config
         self.bundle.to(self.runtime.device)
+        if wants_channels_last(cfg.channels_last, self.bundle.tower("image"), sharded=cfg.fsdp):
+            to_channels_last(self.bundle.tower("image"))
         if cfg.compile:
             for side in ("image", "text"):
                 tower = self.bundle.tower(side)
