@@ -124,6 +124,9 @@ class TrainConfig:
                         "checkpoints are sharded too.", form="switch")
     grad_checkpointing: bool = option(False, "Recompute the trainable towers' activations in the "
                                       "backward pass (less memory, more compute).", form="switch")
+    optimizer_in_backward: bool = option(False, "Step each parameter as soon as backward has its gradient and "
+                                         "free it (never a full set of gradients in memory); one process, "
+                                         "--grad-clip 0, --accum-steps 1, not fp16.", form="switch")
     channels_last: str = option("auto", "Image tower weights in NHWC memory format (faster convolutions); "
                                 "auto: on when convolutions hold most of its parameters.",
                                 choices=("auto", "on", "off"))
@@ -171,6 +174,18 @@ class TrainConfig:
                              "shard-aware); use --precision bf16")
         if self.feature_cache == "disk" and not self.feature_cache_dir:
             raise UsageError("--feature-cache disk needs --feature-cache-dir")
+        if self.optimizer_in_backward:
+            self._check_optimizer_in_backward()
+
+    def _check_optimizer_in_backward(self) -> None:
+        """Each parameter is stepped alone, mid-backward: nothing may need all gradients first."""
+        needs_all = [("--grad-clip 0", bool(self.grad_clip)), ("--accum-steps 1", self.accum_steps != 1),
+                     ("--precision fp32 or bf16", self.precision == "fp16"), ("no --fsdp", self.fsdp)]
+        for fix, broken in needs_all:
+            if broken:
+                raise UsageError(f"--optimizer-in-backward steps each parameter as soon as its gradient "
+                                 f"exists, before clipping, accumulation or loss scaling could see them all: "
+                                 f"pass {fix}")
 
     def eval_specs(self) -> list[str]:
         """The ``--eval`` specs to run: the user's, or those the data's plugin registered."""

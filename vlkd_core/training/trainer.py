@@ -61,6 +61,9 @@ class Trainer:
         self._resumed: tuple[dict, dict | None] | None = None
         if cfg.fsdp and not runtime.distributed:
             raise UsageError("--fsdp shards the towers across processes: add --nproc-per-node 2 (or more)")
+        if cfg.optimizer_in_backward and runtime.distributed:
+            raise UsageError("--optimizer-in-backward steps a parameter before processes have averaged its "
+                             "gradient: run it on one process")
         self._place()
         self._build_data()
         check_covers(self.caches.get(self.bundle.teacher or ""), cfg, self.dataset)  # before any step
@@ -119,7 +122,7 @@ class Trainer:
         depths = depth_functions(self.bundle.model, {"image": cfg.image, "text": cfg.text}, cfg.layer_decay)
         lrs = {"image": cfg.image_lr or cfg.lr, "text": cfg.text_lr or cfg.lr, "other": cfg.lr}
         groups = param_groups(self.bundle.named_parameters_by_side(), lrs, cfg.weight_decay, depths)
-        self.optimizer = build_optimizer(groups)
+        self.optimizer = build_optimizer(groups, in_backward=cfg.optimizer_in_backward)
         self.scheduler = warmup_cosine(self.optimizer, cfg.warmup_steps, self.total_steps)
         self.scaler = torch.amp.GradScaler(self.runtime.device.type, enabled=cfg.precision == "fp16")
 
