@@ -8,6 +8,8 @@ both tools, `--workers 0` unless told):
 
 - ``vit-s-64``: ViT-S-32 at 64 px from scratch, both towers train (InfoNCE).
 - ``vit-s-64-locked``: the same with the text tower locked (open_clip ``--lock-text``).
+- ``vit-s-64-locked-lean``: the locked row with vlkd's ``--optimizer-in-backward --grad-clip 0``
+  (open_clip_train clips nothing by default, so the job is the same; gradients are freed as used).
 - ``vit-b-224``: ViT-B-32 at 224 px, both towers train (compute-bound; a few steps).
 - ``resnet18-minilm``: vlkd's main use, ``vlkd train`` defaults on a CSV (resnet18 student at
   48 px with a linear head, the packaged all-MiniLM-L6-v2 locked as teacher, batch 128) against
@@ -60,6 +62,13 @@ ROWS = {
                            ("--image", "openclip:ViT-S-32", "--text", "openclip:ViT-S-32", "--image-option",
                             "image_size=64", "--image-head", "none", "--loss", "infonce", "--teacher", "none",
                             "--lock-text")),
+    # open_clip_train clips no gradients by default; vlkd then frees each gradient as it is used
+    "vit-s-64-locked-lean": Row("vit-s-64-locked-lean", "ViT-S-32 @ 64 px, locked text, vlkd --optimizer-in-backward",
+                                32, 2, ("--model", "ViT-S-32", "--force-image-size", "64", "--lock-text",
+                                        "--lock-text-freeze-layer-norm"),
+                                ("--image", "openclip:ViT-S-32", "--text", "openclip:ViT-S-32", "--image-option",
+                                 "image_size=64", "--image-head", "none", "--loss", "infonce", "--teacher", "none",
+                                 "--lock-text", "--grad-clip", "0", "--optimizer-in-backward")),
     "vit-b-224": Row("vit-b-224", "ViT-B-32 @ 224 px, both towers train", 32, 1,
                      ("--model", "ViT-B-32"),
                      ("--image", "openclip:ViT-B-32", "--text", "openclip:ViT-B-32", "--image-head", "none",
