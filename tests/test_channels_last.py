@@ -28,6 +28,7 @@ def test_auto_means_convolution_towers_only():
     assert wants_channels_last("auto", toy, sharded=False)
     assert not wants_channels_last("auto", toy, sharded=True)       # --fsdp shards by storage order
     assert not wants_channels_last("auto", vit_like, sharded=False)
+    assert not wants_channels_last("auto", toy, sharded=False, trainable=False)  # a locked teacher
     assert wants_channels_last("on", vit_like, sharded=False) and not wants_channels_last("off", toy, sharded=False)
 
 

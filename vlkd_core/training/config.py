@@ -128,7 +128,7 @@ class TrainConfig:
                                          "free it (never a full set of gradients in memory); one process, "
                                          "--grad-clip 0, --accum-steps 1, not fp16.", form="switch")
     channels_last: str = option("auto", "Image tower weights in NHWC memory format (faster convolutions); "
-                                "auto: on when convolutions hold most of its parameters.",
+                                "auto: on when it trains and convolutions hold most of its parameters.",
                                 choices=("auto", "on", "off"))
     seed: int = option(0, "Seed of initialisation, sampling and augmentation.")
     # frozen-tower feature cache

@@ -1,5 +1,5 @@
-"""--channels-last: convolution towers store their 4-D weights as NHWC. On this CPU (oneDNN)
-resnet18's training step is 3 % / 10 % / 25 % faster at 48 / 64 / 224 px
+"""--channels-last: a trainable convolution tower stores its 4-D weights as NHWC. On this CPU
+(oneDNN) resnet18's training step is 3 % / 10 % / 25 % faster at 48 / 64 / 224 px
 (benchmarks/README.md); a ViT's only convolution is its patch embedding, where it buys nothing.
 A conv's output follows its weight's format, so the inputs need no conversion; checkpoints
 are written contiguous (safetensors' save_model), so runs load either way."""
@@ -15,11 +15,12 @@ def mostly_convolutions(tower: nn.Module) -> bool:
     return conv * 2 > sum(p.numel() for p in tower.parameters())
 
 
-def wants_channels_last(setting: str, tower: nn.Module, sharded: bool) -> bool:
-    """``setting`` is auto | on | off; auto means on for convolution towers, not under --fsdp
-    (whose shards split tensors by their storage order)."""
+def wants_channels_last(setting: str, tower: nn.Module, sharded: bool, trainable: bool = True) -> bool:
+    """``setting`` is auto | on | off; auto means on for a convolution tower that trains, not
+    under --fsdp (whose shards split tensors by their storage order). A locked tower stays as
+    `vlkd features extract` and evaluation build it, so its features match theirs bit for bit."""
     if setting == "auto":
-        return not sharded and mostly_convolutions(tower)
+        return trainable and not sharded and mostly_convolutions(tower)
     return setting == "on"
 
 

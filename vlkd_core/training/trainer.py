@@ -81,7 +81,8 @@ class Trainer:
         """Device, optional torch.compile, and feature caches for locked towers."""
         cfg = self.config
         self.bundle.to(self.runtime.device)
-        if wants_channels_last(cfg.channels_last, self.bundle.tower("image"), sharded=cfg.fsdp):
+        if wants_channels_last(cfg.channels_last, self.bundle.tower("image"), sharded=cfg.fsdp,
+                               trainable=not self.bundle.frozen["image"]):
             to_channels_last(self.bundle.tower("image"))
         if cfg.compile:
             for side in ("image", "text"):
