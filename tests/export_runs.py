@@ -8,12 +8,10 @@ from pathlib import Path
 
 import torch
 
-# the plugins' tiny models (plugins/openclip/tests/conftest.py, plugins/hf/tests/conftest.py)
+# the openclip plugin's tiny model (plugins/openclip/tests/conftest.py); the hf ones: vlkd_hf.testing
 TINY_CLIP = {"embed_dim": 16,
              "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "patch_size": 8, "head_width": 16},
              "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2}}
-WORDS = ("a small red circle large blue square above green triangle photo of the cat dog "
-         "sits on mat kitten is sitting rug stock market crashed").split()
 TEXTS = ["a small red circle", "large blue square above a green triangle", "the cat sits on the mat",
          "stock market crashed"]
 
@@ -50,38 +48,4 @@ def tiny_clip_dir(root: Path) -> Path:
     torch.manual_seed(0)
     model = open_clip.create_model(f"local-dir:{root}", pretrained_text=False)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(root / "open_clip_model.safetensors"))
-    return root
-
-
-def tiny_bert_dir(root: Path) -> Path:
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-    root.mkdir()
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ","] + WORDS
-    (root / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizerFast(vocab_file=str(root / "vocab.txt")).save_pretrained(root)
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=37, max_position_embeddings=64)
-    BertModel(config).save_pretrained(root)
-    return root
-
-
-def tiny_st_dir(root: Path, bert: Path) -> Path:
-    """A sentence-transformers folder: the tiny BERT + mean pooling + Normalize."""
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer import modules as st_modules
-    word = st_modules.Transformer(str(bert), max_seq_length=16)
-    st = SentenceTransformer(modules=[word, st_modules.Pooling(32, pooling_mode="mean"), st_modules.Normalize()],
-                             device="cpu")
-    st.save(str(root))
-    return root
-
-
-def tiny_vit_dir(root: Path) -> Path:
-    from transformers import ViTConfig, ViTImageProcessor, ViTModel
-    torch.manual_seed(0)
-    config = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2,
-                       num_attention_heads=2, intermediate_size=37)
-    ViTModel(config).save_pretrained(root)
-    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(root)
     return root

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from export_runs import TEXTS, images, tiny_bert_dir, tiny_clip_dir, tiny_st_dir, tiny_vit_dir, train_run
+from export_runs import TEXTS, images, tiny_clip_dir, train_run
+from vlkd_hf.testing import tiny_bert, tiny_sentence_transformer, tiny_vit
 from train_helpers import run_cli
 from typer.testing import CliRunner
 
@@ -33,9 +34,9 @@ def toy_run(runs):
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
-    bert = tiny_bert_dir(root / "bert")
-    return {"clip": tiny_clip_dir(root / "clip"), "bert": bert, "st": tiny_st_dir(root / "st", bert),
-            "vit": tiny_vit_dir(root / "vit")}
+    bert = tiny_bert(root / "bert")
+    return {"clip": tiny_clip_dir(root / "clip"), "bert": bert, "st": tiny_sentence_transformer(root / "st", bert),
+            "vit": tiny_vit(root / "vit")}
 
 
 def test_onnx_graphs_give_the_run_features(toy_run, tmp_path):
