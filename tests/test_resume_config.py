@@ -83,6 +83,11 @@ def test_metrics_jsonl_is_truncated_to_the_checkpoint_on_resume(finished, tmp_pa
     assert _resume(run).returncode == 0
     steps = [r["step"] for r in read_jsonl(run / "metrics.jsonl") if r["type"] == "train"]
     assert steps == [1, 2, 3, 4]
+    # tensorboard (its own plugin) purges the events after the checkpoint: step 4 is there once
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    board = EventAccumulator(str(run / "tensorboard"))
+    board.Reload()
+    assert [e.step for e in board.Scalars("train/loss")] == [1, 2, 3, 4]
 
 
 def test_resuming_a_finished_run_says_so_and_changes_nothing(finished, tmp_path):

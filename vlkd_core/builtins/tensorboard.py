@@ -23,22 +23,21 @@ def vlkd_on_train_start(run):
         run.state["tensorboard_resumed_at"] = run.step
 
 
+def _add(run, step: int, tags: dict) -> None:
+    if run.is_main:
+        writer = _writer(run)
+        for tag, value in tags.items():
+            writer.add_scalar(tag, value, step)
+
+
 @hookimpl
 def vlkd_on_step_end(run, step, metrics):
-    if not run.is_main:
-        return
-    writer = _writer(run)
-    for key, value in metrics.items():
-        writer.add_scalar(key if "/" in key else f"train/{key}", value, step)
+    _add(run, step, {key if "/" in key else f"train/{key}": value for key, value in metrics.items()})
 
 
 @hookimpl
 def vlkd_on_eval_end(run, step, metrics):
-    if not run.is_main:
-        return
-    writer = _writer(run)
-    for key, value in metrics.items():
-        writer.add_scalar(f"eval/{key}", value, step)
+    _add(run, step, {f"eval/{key}": value for key, value in metrics.items()})
 
 
 @hookimpl
