@@ -19,12 +19,11 @@ class OptimizerInBackward(torch.optim.Optimizer):
     def __init__(self, groups: list[dict], make: Callable[[list[dict]], torch.optim.Optimizer]):
         super().__init__(groups, defaults={})
         self.per_param: list[torch.optim.Optimizer] = []
-        self._handles = []
         for index, group in enumerate(self.param_groups):
             for param in group["params"]:
                 opt = make([{**group, "params": [param]}])
                 self.per_param.append(opt)
-                self._handles.append(param.register_post_accumulate_grad_hook(self._step_with(opt, index)))
+                param.register_post_accumulate_grad_hook(self._step_with(opt, index))
 
     def _step_with(self, opt: torch.optim.Optimizer, index: int) -> Callable[[torch.Tensor], None]:
         def step(param: torch.Tensor) -> None:
@@ -34,7 +33,6 @@ class OptimizerInBackward(torch.optim.Optimizer):
             param.grad = None
         return step
 
-    @torch.no_grad()
     def step(self, closure: Any = None) -> None:
         """Every parameter was stepped during backward."""
         return None
@@ -49,8 +47,3 @@ class OptimizerInBackward(torch.optim.Optimizer):
         super().load_state_dict(state_dict["groups"])
         for opt, state in zip(self.per_param, state_dict["per_param"]):
             opt.load_state_dict(state)
-
-    def remove_hooks(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []

@@ -32,7 +32,7 @@ from .data import Batch, build_loader
 from .episodes import episode_for
 from .evals import build_evaluators
 from .layer_decay import depth_functions
-from .memory_format import to_channels_last, wants_channels_last
+from .memory_format import wants_channels_last
 from .optim import build_optimizer, optimizer_summary, param_groups, warmup_cosine
 from .progress import TrainProgress
 from .runlock import RunLock
@@ -83,7 +83,7 @@ class Trainer:
         self.bundle.to(self.runtime.device)
         if wants_channels_last(cfg.channels_last, self.bundle.tower("image"), sharded=cfg.fsdp,
                                trainable=not self.bundle.frozen["image"]):
-            to_channels_last(self.bundle.tower("image"))
+            self.bundle.tower("image").to(memory_format=torch.channels_last)
         if cfg.compile:
             for side in ("image", "text"):
                 tower = self.bundle.tower(side)
