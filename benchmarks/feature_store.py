@@ -89,6 +89,8 @@ def train(pattern: str, runs: Path, name: str, steps: int, batch_size: int, stor
     extra = ["--teacher-features", str(store)] if store else []
     wall, rss, _ = timed(vlkd("train", "--data", "webdataset", "--data-option", f"path={pattern}",
                               "--max-steps", str(steps), "--batch-size", str(batch_size), "--eval", "none",
+                              # the default job's tuning on this data (its recipe applies to shapes only)
+                              "--image-option", "image_size=48", "--lr", "2e-3", "--warmup-steps", "20",
                               "--no-progress", "--output-dir", str(runs), "--name", name, *extra))
     summary = json.loads((runs / name / "summary.json").read_text())
     return {"variant": "store" if store else "live", "wall_s": round(wall, 1),

@@ -232,6 +232,7 @@ def vlkd_command(csv: Path, out_dir: Path, loss: str, epochs: int, workers: int,
     cmd = [sys.executable, "-m", "vlkd_cli", "train", "--data", "csv", "--data-option", f"path={csv}",
            "--image", "torchvision:resnet18", "--image-option", f"image_size={SIZE}", "--loss", loss,
            "--epochs", str(epochs), "--batch-size", str(BATCH), "--lr", str(LR), "--workers", str(workers),
+           "--warmup-steps", str(WARMUP), "--grad-clip", str(CLIP), "--weight-decay", str(WD),
            "--eval", "none", "--no-progress", "--output-dir", str(out_dir), "--name", f"{loss}-{seed}",
            "--seed", str(seed)]
     return cmd + (["--prototypes", str(PROTOTYPES)] if loss == "protocpc" else [])

@@ -116,3 +116,8 @@ def small_shapes():
 def test_every_evaluator(name, toy_model, small_shapes):
     evaluator = build_or_refuse(lambda: vlkd_core.build_evaluator(name, **example("evaluators", name)))
     build_or_refuse(lambda: testing.check_evaluator(evaluator, toy_model, name=name, dataset=small_shapes))
+
+
+@pytest.mark.parametrize("name", names("recipes"))
+def test_every_recipe(name):
+    testing.check_recipe(name)

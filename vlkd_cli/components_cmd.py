@@ -64,7 +64,12 @@ def show_cmd(kind: str = typer.Argument(..., help="|".join(SINGULAR.values())),
         table.add_row("needs", ", ".join(k for k, v in info["needs"].items() if v) or "-")
     if "evals" in info:
         table.add_row("default --eval", escape("\n".join(info["evals"])))
+    for key, title in (("job", "applies while"), ("values", "sets")):
+        if key in info:  # recipes
+            table.add_row(title, escape("\n".join(f"{k} = {v!r}" for k, v in info[key].items())))
     console.print(table)
+    if not (info["options"] or info["set_by_engine"]):
+        return
     opts = Table(title="options")
     for column in ("option", "default", "declared by"):
         opts.add_column(column)
@@ -97,6 +102,10 @@ def _show_info(comp) -> dict:
     }
     if comp.info.evals:
         info["evals"] = list(comp.info.evals)  # what a run training on this data evaluates
+    if comp.kind == "recipes":
+        from vlkd_core.training.recipes import get_recipe
+        recipe = get_recipe(comp.name)
+        info.update(job=dict(recipe.job), values=dict(recipe.values))
     needs = getattr(factory, "needs", None)
     if needs is not None:
         info["needs"] = {k: getattr(needs, k) for k in needs.__dataclass_fields__}

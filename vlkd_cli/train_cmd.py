@@ -38,17 +38,17 @@ def optimizer_table(groups: list) -> Table:
 def resolve_config(config: Optional[Path], given: dict):
     """The run's TrainConfig: defaults < config file < flags; a resumed run starts from its
     saved config instead and may change only what a resumed run may change."""
-    from vlkd_core.training.config import TrainConfig, load_config_file
+    from vlkd_core.training.config import TrainConfig, load_config_file, resolve_new_run
     from vlkd_core.training.resume import config_for_resume
     file_values = load_config_file(config) if config else {}
     base = TrainConfig.from_dict(file_values, source=str(config)) if config else TrainConfig()
+    file_given = {k.replace("-", "_"): getattr(base, k.replace("-", "_")) for k in file_values}
     if given.get("resume") or base.resume:
-        file_given = {k.replace("-", "_"): getattr(base, k.replace("-", "_")) for k in file_values}
-        cfg = config_for_resume({**file_given, **given})
+        cfg, recipe = config_for_resume({**file_given, **given}), None
     else:
-        cfg = TrainConfig.from_dict({**base.to_dict(), **given}, source="flags")
+        cfg, recipe = resolve_new_run({**file_given, **given}, source="flags")
     cfg.validate()  # every option, before a process is launched or anything is built
-    return cfg
+    return cfg, recipe
 
 
 def _report(cfg, summary: dict) -> None:
@@ -70,12 +70,14 @@ def train_command(ctx: typer.Context, config: Optional[Path] = None, nproc_per_n
     from vlkd_core.grammar import parse_eval_spec
     from vlkd_core.training import train
     given = given_config(values)
-    cfg = resolve_config(config, given)
+    cfg, recipe = resolve_config(config, given)
     typed = [cfg.data_options if "data_options" in given else {},
              *(parse_eval_spec(spec)[1] for spec in given.get("eval") or [])]
     if needs_launch(nproc_per_node, nnodes):
         command_url_trust(allow_pipe, typed)  # refuse a typed pipe: before launching
         raise typer.Exit(launch("train", nproc_per_node, nnodes, node_rank, rdzv_endpoint, master_port, ctx))
+    if recipe is not None and recipe.line() and int(os.environ.get("RANK", "0")) == 0:
+        console.print(f"[dim]{recipe.line()}[/]", soft_wrap=True, highlight=False)
     with command_url_trust(allow_pipe, typed):
         summary = train(cfg, console=console)
     if int(os.environ.get("RANK", "0")) == 0:

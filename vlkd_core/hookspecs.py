@@ -70,6 +70,14 @@ def vlkd_register_evaluators(register: Register) -> None:
     ``evaluate(model, **kwargs) -> dict[str, float]`` (see :class:`vlkd_core.contracts.Evaluator`)."""
 
 
+@hookspec
+def vlkd_register_recipes(register: Register) -> None:
+    """Register recipes: ``factory() -> vlkd_core.training.recipes.Recipe``, the option values
+    tuned for one job (``job``: the towers and data it was tuned on; ``values``: by TrainConfig
+    key). ``vlkd train --recipe NAME`` fills in what the user did not set, while the run is that
+    job (or always, when the user names the recipe)."""
+
+
 # --- lifecycle hooks (loggers and callbacks); every implementation is called -----------------
 
 

@@ -28,6 +28,7 @@ KIND_TABLE: tuple[Kind, ...] = (
     Kind("losses", "loss"),
     Kind("datasets", "dataset"),
     Kind("evaluators", "evaluator"),
+    Kind("recipes", "recipe"),
 )
 
 KINDS: tuple[str, ...] = tuple(k.plural for k in KIND_TABLE)

@@ -33,6 +33,7 @@ BUILTIN_PLUGINS = {
     "builtin-heads": "vlkd_core.builtins.heads",
     "builtin-datasets": "vlkd_core.builtins.datasets",
     "builtin-evaluators": "vlkd_core.builtins.evaluators",
+    "builtin-recipes": "vlkd_core.builtins.recipes",
     "builtin-metrics": "vlkd_core.builtins.metrics_file",
     "builtin-tensorboard": "vlkd_core.builtins.tensorboard",
 }

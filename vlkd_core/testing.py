@@ -141,11 +141,12 @@ def _example_inputs(backbone: nn.Module, batch: int, train: bool):
     return backbone.preprocess(texts, train=train)
 
 
-def check_backbone(backbone: nn.Module, batch: int = 2, name: str = "backbone") -> None:
+def check_backbone(backbone: nn.Module, batch: int = 2, name: str = "backbone", padding_invariant: bool = True) -> None:
     """modality/output_dim attributes; preprocess (train and eval) feeds forward; output
     [B, output_dim] finite; gradient reaches trainable parameters; state_dict round trip; image
-    towers also pass :func:`check_image_preprocess`, towers with a depth map
-    :func:`check_layer_depth`."""
+    towers also pass :func:`check_image_preprocess`, text towers :func:`check_text_padding`
+    (``padding_invariant=False``: only its trimming part, for a tower known to read padding),
+    towers with a depth map :func:`check_layer_depth`."""
     assert backbone.modality in ("image", "text"), f"{name}: modality {backbone.modality!r}"
     assert isinstance(backbone.output_dim, int) and backbone.output_dim > 0, f"{name}: output_dim"
     backbone.eval()
@@ -166,6 +167,8 @@ def check_backbone(backbone: nn.Module, batch: int = 2, name: str = "backbone") 
         backbone.zero_grad(set_to_none=True)
     if backbone.modality == "image":
         check_image_preprocess(backbone, name=name)
+    else:
+        check_text_padding(backbone, name=name, alone=padding_invariant)
     if getattr(backbone, "num_layers", None) is not None:
         check_layer_depth(backbone, name=name)
     clone = copy.deepcopy(backbone)
@@ -175,6 +178,31 @@ def check_backbone(backbone: nn.Module, batch: int = 2, name: str = "backbone") 
     with torch.no_grad():
         assert torch.allclose(clone(inputs), backbone(inputs), atol=1e-5), f"{name}: state_dict round trip changes output"
         assert torch.allclose(backbone(inputs), out.detach(), atol=1e-5), f"{name}: eval forward not deterministic"
+
+
+@torch.no_grad()
+def check_text_padding(backbone: nn.Module, name: str = "backbone", atol: float = 1e-6, alone: bool = True) -> None:
+    """A caption's features do not depend on how its batch was padded: training tokens (which
+    a tower may trim after the batch's longest caption) give the eval tokens' features, and
+    (``alone``) a short caption alone gives what it gives beside a long one (to ``atol``, in
+    eval mode, relative to the features' largest magnitude). A padding trim is only the same job
+    when this holds."""
+    was_training = backbone.training
+    backbone.eval()
+    try:
+        texts = ["a red circle", "a large blue square above a small green triangle left of a cross"]
+        full = backbone(backbone.preprocess(texts, train=False))
+        trimmed = backbone(backbone.preprocess(texts, train=True))
+        single = backbone(backbone.preprocess(texts[:1], train=True))
+    finally:
+        backbone.train(was_training)
+    pairs = [("training (trimmed) tokens", trimmed, full)] + ([("a caption alone", single, full[:1])] if alone else [])
+    for what, got, want in pairs:
+        # relative to the features' largest magnitude: another sequence length changes float32
+        # summation order, which is rounding, not a different computation
+        diff = float((got.float() - want.float()).abs().max()) / max(1.0, float(want.abs().max()))
+        assert diff <= atol, (f"{name}: features of {what} differ from the padded batch's by {diff:.3g} "
+                              f"of their scale (> {atol:g}): the tower's padding changes what it computes")
 
 
 def check_layer_depth(backbone: nn.Module, name: str = "backbone") -> None:
@@ -263,6 +291,22 @@ def check_image_preprocess(backbone: nn.Module, name: str = "backbone", draws: i
             assert area >= 0.9 - 0.03, f"{name}: the openclip augmentation kept {area:.0%} of the area"
     finally:
         torch.random.set_rng_state(state)
+
+
+def check_recipe(name: str) -> None:
+    """A registered recipe names training options only, and a new run of its own job takes
+    every value it sets (they pass the options' types and ranges)."""
+    from .training.config import TrainConfig, options
+    from .training.recipes import get_recipe
+    recipe = get_recipe(name)
+    known = options()
+    for key in (*recipe.job, *recipe.values):
+        assert key in known, f"recipe {name}: '{key}' is not a training option"
+    cfg = TrainConfig.create({**recipe.job, "recipe": name})
+    for key, value in recipe.values.items():
+        got = getattr(cfg, key)
+        assert (got.items() >= value.items() if isinstance(value, dict) else got == value), \
+            f"recipe {name}: {key} resolved to {got!r}, not {value!r}"
 
 
 def check_dataset(dataset: Any, n: int = 3, name: str = "dataset") -> None:

@@ -73,11 +73,15 @@ class TrainConfig:
     text: str = option("hf:sentence-transformers/all-MiniLM-L6-v2", "Text tower, family:model.")
     image_pretrained: str | None = option(None, "Image weights: a family tag or a local path.")
     text_pretrained: str | None = option(None, "Text weights: a family tag or a local path.")
-    image_options: dict[str, Any] = option(help="key=value for the image tower (repeatable).",
-                                           factory=lambda: {"image_size": 48}, flags=("--image-option",), form="pairs")
+    image_options: dict[str, Any] = option(help="key=value for the image tower (repeatable), e.g. image_size=64 "
+                                           "(default: the tower's own input size).",
+                                           factory=dict, flags=("--image-option",), form="pairs")
     text_options: dict[str, Any] = option(help="key=value for the text tower (repeatable).",
                                           factory=dict, flags=("--text-option",), form="pairs")
     cache_dir: str | None = option(None, "Where towers cache downloaded weights.", resumable=True)
+    recipe: str | None = option("default", "Values tuned for one job (`vlkd components list recipes`), filling "
+                                "the options you do not set while the towers and data are the recipe's; "
+                                "named explicitly, for any job; 'none' for none.", form="name")
     # heads and roles
     image_head: str | None = option("linear", "Head on the image tower (linear, mlp, ...; 'none' for none).", form="name")
     text_head: str | None = option(None, "Head on the text tower ('none' for none).", form="name")
@@ -110,13 +114,14 @@ class TrainConfig:
     max_steps: int | None = option(None, "Stop after this many optimizer steps.", low=AT_LEAST_1, resumable=True)
     batch_size: int = option(128, "Per-process batch size.", low=AT_LEAST_1)
     accum_steps: int = option(1, "Gradient accumulation steps.", low=AT_LEAST_1)
-    lr: float = option(2e-3, "Peak learning rate (AdamW, warmup then cosine).", low=POSITIVE)
+    lr: float = option(5e-4, "Peak learning rate (AdamW, warm-up then cosine; OpenCLIP's default).", low=POSITIVE)
     image_lr: float | None = option(None, "Learning rate of the image tower and head (default: --lr).", low=POSITIVE)
     text_lr: float | None = option(None, "Learning rate of the text tower and head (default: --lr).", low=POSITIVE)
     weight_decay: float = option(0.05, "AdamW weight decay (not on norms and biases).", low=NON_NEGATIVE)
     layer_decay: float | None = option(None, "Layer-wise lr decay: a tower layer at depth d of L trains at "
                                        "lr x decay^(L-d) (0 < decay <= 1).", low=POSITIVE, high=(1, True))
-    warmup_steps: int = option(20, "Linear warm-up steps.", low=NON_NEGATIVE)
+    warmup_steps: int | None = option(None, "Linear warm-up steps (default: 5 % of the run's optimizer steps).",
+                                      low=NON_NEGATIVE)
     grad_clip: float | None = option(1.0, "Max gradient norm (0 disables).", low=NON_NEGATIVE)
     precision: str = option("fp32", "Numeric precision.", choices=("fp32", "bf16", "fp16"))
     compile: bool = option(False, "torch.compile the towers.", form="switch")
@@ -194,6 +199,17 @@ class TrainConfig:
         from .evals import suggested_evals
         return suggested_evals(self.data)
 
+    @classmethod
+    def create(cls, given: dict[str, Any] | None = None, source: str = "flags") -> "TrainConfig":
+        """A new run's config as ``vlkd train`` makes it: the options in ``given`` (those the
+        user set), then the recipe's values (``recipe``), then the defaults. ``TrainConfig(...)``
+        itself applies no recipe."""
+        return resolve_new_run(given or {}, source)[0]
+
+    def warmup(self, total_steps: int) -> int:
+        """Warm-up steps of a run of ``total_steps``: ``warmup_steps``, or 5 % of the run."""
+        return self.warmup_steps if self.warmup_steps is not None else round(0.05 * total_steps)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -215,6 +231,16 @@ class TrainConfig:
         data = self.to_dict()
         data.update({k: v for k, v in overrides.items() if v is not None})
         return TrainConfig.from_dict(data, source="flags")
+
+
+def resolve_new_run(given: dict[str, Any], source: str = "flags"):
+    """(the TrainConfig of a new run, the :class:`~.recipes.RecipeUse` saying what its recipe
+    set): ``given`` over the recipe over the defaults."""
+    from .recipes import apply_recipe
+    given = {k.replace("-", "_"): v for k, v in given.items()}
+    settings = {**TrainConfig().to_dict(), **given}
+    use = apply_recipe(settings, set(given), explicit="recipe" in given)
+    return TrainConfig.from_dict(settings, source=source), use
 
 
 def _out_of_range(value: Any, opt: Option) -> str | None:

@@ -9,7 +9,7 @@ def test_registered_through_entry_point():
     info = vlkd_core.get_plugin_manager().plugins["{{ cookiecutter.plugin_name }}"]
     assert info.status == "ok", info.error
     kinds = {"loss": "losses", "backbone": "backbones", "head": "heads", "dataset": "datasets",
-             "evaluator": "evaluators"}
+             "evaluator": "evaluators", "recipe": "recipes"}
     names = [c.name for c in vlkd_core.list_components(kinds["{{ cookiecutter.kind }}"])]
     assert "{{ cookiecutter.component_name }}" in names
 
@@ -49,4 +49,13 @@ def test_contract():
     data = vlkd_core.build_dataset("shapes", split="test", size=16)
     metrics = testing.check_evaluator(vlkd_core.build_evaluator("{{ cookiecutter.component_name }}"), model, dataset=data)
     assert -1.0 <= metrics["pair_cosine"] <= 1.0
+{% elif cookiecutter.kind == 'recipe' %}
+def test_contract():
+    testing.check_recipe("{{ cookiecutter.component_name }}")
+
+
+def test_named_recipe_sets_its_values():
+    from vlkd_core.training import TrainConfig
+    cfg = TrainConfig.create({"recipe": "{{ cookiecutter.component_name }}", "image": "toy:tiny", "text": "toy:tiny"})
+    assert cfg.image_options == {"image_size": 32} and cfg.batch_size == 32
 {% endif %}

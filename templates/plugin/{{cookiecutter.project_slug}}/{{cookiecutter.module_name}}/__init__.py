@@ -24,4 +24,9 @@ def vlkd_register_datasets(register):
 @hookimpl
 def vlkd_register_evaluators(register):
     register("{{ cookiecutter.component_name }}", "{{ cookiecutter.module_name }}.component:PairCosine")
+{%- elif cookiecutter.kind == 'recipe' -%}
+@hookimpl
+def vlkd_register_recipes(register):
+    # `vlkd train --recipe {{ cookiecutter.component_name }}`: the values you tuned for one job
+    register("{{ cookiecutter.component_name }}", "{{ cookiecutter.module_name }}.component:recipe")
 {%- endif %}

@@ -133,4 +133,14 @@ class PairCosine:
             img = model.encode_images([s["image"] for s in samples], batch_size=self.batch_size)
             txt = model.encode_texts([s["text"] for s in samples], batch_size=self.batch_size)
         return {"pair_cosine": float(F.cosine_similarity(img, txt, dim=-1).mean())}
+{% elif cookiecutter.kind == 'recipe' %}
+
+
+def recipe():
+    """The toy towers on 32 px shapes: small and fast. The values apply while a run trains
+    these towers on this data (or whenever --recipe names this recipe)."""
+    from vlkd_core.training.recipes import Recipe
+    return Recipe(job={"image": "toy:tiny", "text": "toy:tiny", "data": "shapes"},
+                  values={"image_options": {"image_size": 32}, "data_options": {"size": 32},
+                          "lr": 1e-3, "batch_size": 32})
 {% endif %}
