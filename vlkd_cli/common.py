@@ -1,11 +1,14 @@
 """Shared CLI plumbing: consoles and turning VlkdError into a one-line message + exit code."""
 import functools
 import json
+import logging
+import os
 import sys
 import warnings
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 console = Console()
 err_console = Console(stderr=True)
@@ -20,6 +23,24 @@ def _show_warning(message, category, filename, lineno, file=None, line=None, _de
 
 
 warnings.showwarning = _show_warning
+
+
+class _NoticeHandler(logging.Handler):
+    """vlkd_core.notices: one dim line each, from rank 0 only."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if os.environ.get("RANK", "0") == "0":
+            console.print(f"[dim]{escape(record.getMessage())}[/]", soft_wrap=True, highlight=False)
+
+
+def _show_notices() -> None:
+    logger = logging.getLogger("vlkd")
+    if not any(isinstance(h, _NoticeHandler) for h in logger.handlers):
+        logger.addHandler(_NoticeHandler())
+        logger.setLevel(logging.INFO)
+
+
+_show_notices()
 
 
 def fail(message: str, code: int = 2) -> None:

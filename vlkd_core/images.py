@@ -159,3 +159,19 @@ def training_transform(tower, augment: str) -> Callable:
     declare no spec (third-party ones may not) keep their own ``preprocess``."""
     spec = getattr(tower, "image_spec", None)
     return tower.preprocess if spec is None else ImagePreprocess(spec, augment)
+
+
+
+def describe_image_transforms(tower, augment: str) -> dict:
+    """The input side, filter, normalisation and the training / eval transforms an image
+    tower's inputs get, in words (what ``vlkd train`` says at start)."""
+    spec = getattr(tower, "image_spec", None)
+    if spec is None:
+        return {"size": None, "train": "the tower's own preprocess", "eval": "the tower's own preprocess"}
+    info = {"size": spec.size, "filter": spec.interpolation.value,
+            "mean": [round(m, 4) for m in spec.mean], "std": [round(s, 4) for s in spec.std],
+            "eval": "shorter side resized, centre crop", "train": "as eval"}
+    if augment in _AUGMENTATIONS:
+        scale, flip = _AUGMENTATIONS[augment]
+        info["train"] = f"random resized crop scale={scale}, {'horizontal flip' if flip else 'no flip'}"
+    return info

@@ -60,6 +60,10 @@ class ToyTextTower(nn.Module):
         self.drop = nn.Dropout(dropout)  # no parameters: state_dict keys unchanged
         self.mlp = nn.Sequential(nn.GELU(), nn.Linear(8 * width, output_dim))
 
+    @property
+    def context_length(self) -> int:
+        return self.max_len
+
     def preprocess(self, texts: list[str], train: bool = False) -> torch.Tensor:
         ids = torch.zeros(len(texts), self.max_len, dtype=torch.long)
         for row, text in enumerate(texts):

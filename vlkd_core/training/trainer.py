@@ -31,6 +31,7 @@ from .config import TrainConfig
 from .data import Batch, build_loader
 from .episodes import episode_for
 from .evals import build_evaluators
+from .inputs import FirstInputs, describe_towers, start_lines, write_inputs
 from .layer_decay import depth_functions
 from .memory_format import wants_channels_last
 from .optim import build_optimizer, optimizer_summary, param_groups, warmup_cosine
@@ -59,6 +60,7 @@ class Trainer:
         self._eval_copy = None
         self.optimizer = None                     # built once the bundle is wrapped (see _start)
         self._resumed: tuple[dict, dict | None] | None = None
+        self._first_inputs: FirstInputs | None = None
         if cfg.fsdp and not runtime.distributed:
             raise UsageError("--fsdp shards the towers across processes: add --nproc-per-node 2 (or more)")
         if cfg.optimizer_in_backward and runtime.distributed:
@@ -124,7 +126,7 @@ class Trainer:
         lrs = {"image": cfg.image_lr or cfg.lr, "text": cfg.text_lr or cfg.lr, "other": cfg.lr}
         groups = param_groups(self.bundle.named_parameters_by_side(), lrs, cfg.weight_decay, depths)
         self.optimizer = build_optimizer(groups, in_backward=cfg.optimizer_in_backward)
-        self.scheduler = warmup_cosine(self.optimizer, cfg.warmup_steps, self.total_steps)
+        self.scheduler = warmup_cosine(self.optimizer, cfg.warmup(self.total_steps), self.total_steps)
         self.scaler = torch.amp.GradScaler(self.runtime.device.type, enabled=cfg.precision == "fp16")
 
     # -- the run ------------------------------------------------------------------------------
@@ -198,7 +200,26 @@ class Trainer:
         if rt.is_main:
             (self.run_dir / "optimizer.json").write_text(json.dumps(optimizer_summary(self.optimizer), indent=2))
         self.stop = rt.resources.enter_context(StopOnSignal())  # finish the step, checkpoint, stop
+        self._say_inputs()
         self.hook.vlkd_on_train_start(run=self)
+
+    def _say_inputs(self) -> None:
+        """One line per tower on what it receives (RUN/inputs.json); the first batch's shapes
+        are measured where the towers get them and added after the first step."""
+        self.inputs = {"towers": describe_towers(self.bundle, self.config.augment, not self.bundle.frozen["image"])}
+        self._first_inputs = FirstInputs({side: self.bundle.tower(side) for side in ("image", "text")})
+        if not self.is_main:
+            return
+        write_inputs(self.run_dir, self.inputs["towers"])
+        for line in start_lines(self.inputs["towers"]) if self.console is not None else ():
+            self.console.print(f"[dim]{line}[/]", soft_wrap=True, highlight=False)
+
+    def _record_first_inputs(self) -> None:
+        self._first_inputs.close()
+        self.inputs["first_batch"] = self._first_inputs.shapes()
+        self._first_inputs = None
+        if self.is_main:
+            write_inputs(self.run_dir, self.inputs["towers"], self.inputs["first_batch"])
 
     def _train_steps(self) -> None:
         self.t_start = time.perf_counter()
@@ -294,6 +315,8 @@ class Trainer:
         """Log, checkpoint when due, and stop here if a signal arrived. Loss values become
         numbers only on steps that log (``self.metrics`` holds the last logged step's)."""
         cfg = self.config
+        if self._first_inputs is not None:
+            self._record_first_inputs()
         if self.step % cfg.log_every == 0 or self.step == self.total_steps:
             values = {"loss": loss.detach(), **logs}
             self.metrics = {**{k: float(v) for k, v in values.items()}, "lr": self.optimizer.param_groups[0]["lr"],
@@ -396,6 +419,7 @@ class Trainer:
             "feature_cache": {side: {"entries": len(c), "hits": c.hits, "misses": c.misses}
                               for side, c in self.caches.items() if c is not None},
             "metrics": metrics, "checkpoint": str(self.last_checkpoint) if self.last_checkpoint else None,
+            "inputs": getattr(self, "inputs", {}),
             "optimizer": optimizer_summary(self.optimizer) if self.optimizer is not None else []}
         if error is not None:
             summary["error"] = f"{type(error).__name__}: {error}".splitlines()[0]

@@ -9,7 +9,7 @@ from transformers import AutoModel
 import vlkd_core as vlkd
 from vlkd_core.errors import UsageError
 from vlkd_core.freeze import lock
-from vlkd_core.testing import check_backbone
+from vlkd_core.testing import check_backbone, check_text_padding
 
 TEXTS = ["a small red circle", "the cat sits on the mat . a kitten is sitting on a rug"]
 
@@ -131,7 +131,10 @@ def test_adapters_train_only_adapter_weights(tiny_bert, adapter):
                                 adapter_config=config)
     trainable = [n for n, p in tower.named_parameters() if p.requires_grad]
     assert trainable and not set(trainable) & plain  # only new (adapter) parameters train
-    check_backbone(tower, name=adapter)
+    check_backbone(tower, name=adapter, padding_invariant=adapter != "unipelt")
+    if adapter == "unipelt":  # its gates average hidden states over every position, padding too
+        with pytest.raises(AssertionError, match="a caption alone differ"):
+            check_text_padding(tower, name=adapter)
 
 
 def test_errors(tiny_bert, tiny_vit, tmp_path):

@@ -25,14 +25,14 @@ def tiny_bert(root: Path, extra: tuple[str, ...] = ()) -> Path:
     return root
 
 
-def tiny_vit(root: Path) -> Path:
-    """A 2-layer, 32-wide ViT for 32 px images, with its image processor."""
+def tiny_vit(root: Path, size: int = 32, patch: int = 8) -> Path:
+    """A 2-layer, 32-wide ViT for ``size`` px images, with its image processor."""
     from transformers import ViTConfig, ViTImageProcessor, ViTModel
     torch.manual_seed(0)
-    config = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2,
+    config = ViTConfig(image_size=size, patch_size=patch, hidden_size=32, num_hidden_layers=2,
                        num_attention_heads=2, intermediate_size=37)
     ViTModel(config).save_pretrained(root)
-    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(root)
+    ViTImageProcessor(size={"height": size, "width": size}).save_pretrained(root)
     return root
 
 

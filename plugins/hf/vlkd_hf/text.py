@@ -37,6 +37,11 @@ class HFTextTower(DepthFromBlocks, nn.Module):
         self.prompt: PromptContext | None = None
         self.promptbert: PromptBert | None = None
 
+    @property
+    def context_length(self) -> int:
+        """Tokens a caption may take (prompts included): the tokenizer truncates to it."""
+        return self.max_seq_length
+
     def add_prompt(self, tokens: int, phrase: str | None = None) -> None:
         """CoOp: learnable context vectors after the first token (see ``prompts``)."""
         self.prompt = make_prompt(self.model, self.tokenizer, tokens, phrase, self.max_seq_length)
@@ -92,6 +97,11 @@ class SentenceTransformerTower(DepthFromBlocks, nn.Module):
 
     @property
     def max_seq_length(self) -> int:
+        return self.st.max_seq_length
+
+    @property
+    def context_length(self) -> int:
+        """Tokens a caption may take: sentence-transformers truncates to ``max_seq_length``."""
         return self.st.max_seq_length
 
     @property

@@ -117,6 +117,11 @@ class OpenCLIPTextTower(DepthFromBlocks, nn.Module):
             return _trim_padding(tokens) if train and self._trimmable() else tokens
         return self.tokenizer(list(texts), context_length=self.context_length - self.prompt.num_tokens)
 
+    @property
+    def trims_padding(self) -> bool:
+        """Training tokens stop after the batch's longest caption (see ``_trimmable``)."""
+        return self.prompt is None and self._trimmable()
+
     def _trimmable(self) -> bool:
         """Training batches may drop the padding after the longest caption: under a causal mask
         no token attends to later ones, so the pooled (argmax/EOS/first) token's features do not

@@ -49,13 +49,13 @@ def external_features(source: str, episode) -> torch.Tensor | None:
 
 
 def _cluster(loss, z: torch.Tensor, seed: int):
-    return clustering.kmeans(z, loss.prototypes, loss.kmeans_iters, loss.kmeans_redo, seed, loss.kmeans_backend,
+    return clustering.kmeans(z, loss.image_centroids.shape[0], loss.kmeans_iters, loss.kmeans_redo, seed, loss.kmeans_backend,
                              loss.kmeans_threads)
 
 
 def compute(loss, episode, image: torch.Tensor, text: torch.Tensor, external: torch.Tensor | None) -> dict[str, Any]:
     """Rank 0: the new values of the loss's episode buffers."""
-    k, seed = loss.prototypes, loss.kmeans_seed + episode.epoch
+    k, seed = loss.image_centroids.shape[0], loss.kmeans_seed + episode.epoch
     z_i, z_t = project(loss.image_projection, image), project(loss.text_projection, text)
     km_i, km_t = _cluster(loss, z_i, seed), _cluster(loss, z_t, seed + 1)
     state: dict[str, Any] = {
@@ -87,6 +87,7 @@ def start(loss, episode) -> None:
     image, text = episode.features("student"), episode.features("teacher")  # collectives: every rank
     external = external_features(loss.external_teacher, episode)
     loss.resize_episode(len(episode))
+    loss.prepare_prototypes(len(episode))  # every rank: the broadcast needs the buffers' shape
     loss.sample_index.copy_(episode.indices)
     if episode.rank == 0:
         for name, value in compute(loss, episode, image, text, external).items():

@@ -10,6 +10,7 @@ from torch import nn
 from vlkd_core import api
 from vlkd_core.contracts import LossNeeds
 from vlkd_core.errors import UsageError
+from vlkd_core.notices import notice
 
 from . import episode as episodes
 from .clustering import DIAGNOSTICS
@@ -18,6 +19,9 @@ from .targets import proto_term
 # per-sample state, one row per sample of the episode (its length is the data's, see resize_episode)
 ROW_STATE = ("sample_index", "image_labels", "text_labels", "external_labels")
 PARTS = ("image", "text", "external")
+PROTOTYPE_STATE = ("image_centroids", "text_centroids", "image_targets", "text_targets",
+                   "image_external_targets", "text_external_targets")  # [K, projection_dim] each
+SAMPLES_PER_PROTOTYPE, MAX_DEFAULT_PROTOTYPES = 10, 20000  # the paper: K = 20000 for 200k samples
 
 
 class ProtoCLIPLoss(nn.Module):
@@ -59,8 +63,9 @@ class ProtoCLIPLoss(nn.Module):
     take the episode's length, which the data decides: loading a checkpoint sizes them. Rank 0
     writes RUN/figures/protoclip-clusters.png per episode (``figure_samples`` members of the
     ``figure_rows`` largest clusters; 0 turns it off), which `vlkd report` shows. Defaults follow
-    the paper's CC2.5M recipe (K = 20000 for episodes of 200k samples): keep K well below the
-    episode size.
+    the paper's CC2.5M recipe, except ``prototypes``: unset, K is one per 10 samples of the
+    episode (the paper's ratio: 20000 for episodes of 200k), at most 20000, and the run says so
+    at its first episode; keep an explicit K well below the episode size.
     """
 
     formula = ("w_clip·InfoNCE(x, y) + w_proto·½[CE(σ_p ẑ_x P_xᵀ, q_y) + CE(σ_p ẑ_y P_yᵀ, q_x)] "
@@ -72,7 +77,7 @@ class ProtoCLIPLoss(nn.Module):
     needs = LossNeeds(teacher=False, symmetric=True, gathers=True, labels=True, after_step=True,
                       episodes=True, sample_ids=True)
 
-    def __init__(self, *, student_dim: int, teacher_dim: int, prototypes: int = 20000,
+    def __init__(self, *, student_dim: int, teacher_dim: int, prototypes: int | None = None,
                  projection_dim: int = 128, projection_hidden_dim: int = 2048, projection_layers: int = 2,
                  target_temperature: float = 0.01, pbt: bool = True, clip_weight: float = 1.0,
                  proto_weight: float = 1.0, external_weight: float = 1.0, external_teacher: str = "none",
@@ -84,7 +89,8 @@ class ProtoCLIPLoss(nn.Module):
         super().__init__()
         _check_options(prototypes, projection_dim, target_temperature, warmup_episodes, kmeans_iters,
                        kmeans_redo, external_teacher, pbt, max_logit_scale)
-        self.prototypes, self.target_temperature, self.pbt = int(prototypes), float(target_temperature), bool(pbt)
+        self.prototypes = None if prototypes is None else int(prototypes)  # None: from the episode
+        self.target_temperature, self.pbt = float(target_temperature), bool(pbt)
         self.weights = {"clip": float(clip_weight), "proto": float(proto_weight), "external": float(external_weight)}
         self.external_teacher, self.warmup_episodes = str(external_teacher), int(warmup_episodes)
         self.kmeans_iters, self.kmeans_redo, self.kmeans_backend = int(kmeans_iters), int(kmeans_redo), kmeans_backend
@@ -100,7 +106,7 @@ class ProtoCLIPLoss(nn.Module):
         self.text_projection = api.build_head("mlp", in_dim=teacher_dim, **head)
         self.proto_logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)),
                                               requires_grad=bool(learn_temperature))
-        self._register_state(int(prototypes), int(projection_dim))
+        self._register_state(self.prototypes or 0, int(projection_dim))
         self._lookup: tuple[torch.Tensor, torch.Tensor] | None = None
         self.after_optimizer_step()
 
@@ -130,10 +136,30 @@ class ProtoCLIPLoss(nn.Module):
                 setattr(self, name, torch.zeros(n, dtype=old.dtype, device=old.device))
         self._lookup = None
 
+    def prepare_prototypes(self, n: int) -> int:
+        """K for an episode of ``n`` samples, with the prototype buffers at [K, P]: the option
+        ``prototypes``, or when unset the paper's one per 10 samples (at most 20000), said once."""
+        k = self.prototypes or min(MAX_DEFAULT_PROTOTYPES, max(1, n // SAMPLES_PER_PROTOTYPE))
+        if self.image_centroids.shape[0] != k:
+            if self.prototypes is None:
+                notice(f"loss '{self.figure_name}': prototypes={k}, one per {SAMPLES_PER_PROTOTYPE} samples of "
+                       f"the {n}-sample episode (the paper: 20000 for 200k); set it with "
+                       f"--loss-option {self.figure_name}.prototypes=K")
+            self._resize_prototypes(k)
+        return k
+
+    def _resize_prototypes(self, k: int) -> None:
+        for name in PROTOTYPE_STATE:
+            old = getattr(self, name, None)
+            if old is not None and old.shape[0] != k:
+                setattr(self, name, torch.zeros(k, old.shape[1], dtype=old.dtype, device=old.device))
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         for name in ROW_STATE:  # a checkpoint's episode may have any length
             if prefix + name in state_dict:
                 self.resize_episode(state_dict[prefix + name].numel())
+        if prefix + "image_centroids" in state_dict:  # and a derived K, its own
+            self._resize_prototypes(state_dict[prefix + "image_centroids"].shape[0])
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._lookup = None
 
@@ -213,7 +239,7 @@ def _check_options(prototypes, projection_dim, target_temperature, warmup_episod
                    kmeans_redo, external_teacher, pbt, max_logit_scale) -> None:
     for option, value in (("prototypes", prototypes), ("projection_dim", projection_dim),
                           ("kmeans_iters", kmeans_iters), ("kmeans_redo", kmeans_redo)):
-        if int(value) < 1:
+        if value is not None and int(value) < 1:
             raise UsageError(f"loss 'protoclip': option {option} must be >= 1, got {value}")
     if target_temperature < 0:
         raise UsageError(f"loss 'protoclip': option target_temperature must be >= 0 (0: one-hot), got {target_temperature}")
