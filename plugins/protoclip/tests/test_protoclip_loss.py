@@ -182,3 +182,26 @@ def test_rows_outside_the_episode_are_refused():
     loss.start_episode(FixedEpisode(0, image, text))
     with pytest.raises(UsageError, match="outside the current episode"):
         loss(image[:4], text[:4], indices=torch.tensor([100, 101, 5, 102]))
+
+
+def test_unset_prototypes_follow_the_episode_and_survive_a_checkpoint(caplog):
+    """Without the option, K is one per 10 samples of the episode (the paper's 20000 for 200k),
+    said once; a fresh loss loading the checkpoint takes its K."""
+    options = {k: v for k, v in SMALL.items() if k != "prototypes"}
+    loss = make(prototypes=None, **options)
+    assert loss.image_centroids.shape == (0, 16)
+    image, text = blobs(5, n=80)
+    with caplog.at_level("INFO", logger="vlkd"):
+        loss.start_episode(FixedEpisode(0, image, text))
+        loss.start_episode(FixedEpisode(1, image, text))
+    assert [r.getMessage() for r in caplog.records] == [
+        "loss 'protoclip': prototypes=8, one per 10 samples of the 80-sample episode (the paper: 20000 for "
+        "200k); set it with --loss-option protoclip.prototypes=K"]
+    assert all(getattr(loss, name).shape == (8, 16) for name in ("image_centroids", "text_targets"))
+    assert int(loss.image_labels.max()) < 8
+    fresh = make(prototypes=None, **options)
+    fresh.load_state_dict(copy.deepcopy(loss.state_dict()))
+    x, y, idx = image[:8], text[:8], torch.arange(100, 108)
+    assert torch.equal(loss.eval()(x, y, indices=idx)["loss"], fresh.eval()(x, y, indices=idx)["loss"])
+    assert vlkd.build_loss("protoclip", widths={"student_dim": D, "teacher_dim": D}).prepare_prototypes(
+        10 ** 6) == 20000  # capped at the paper's own K

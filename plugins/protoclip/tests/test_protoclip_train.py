@@ -94,3 +94,14 @@ def test_kill_mid_episode_then_resume_is_bitwise_exact(reference, tmp_path):
     differ = [k for k in a if not torch.equal(a[k], b[k])]
     assert not differ, differ[:5]
     assert int(a["losses.protoclip.episode"]) == 2
+
+
+@pytest.mark.slow
+def test_the_bare_command_runs_on_the_built_in_data(tmp_path):
+    """`vlkd train --loss protoclip` with the default towers and data: K comes from the episode
+    (the paper's 20000 would not fit its samples) and the run says so."""
+    result = CliRunner().invoke(app, ["train", "--loss", "protoclip", "--max-steps", "1", "--batch-size", "16",
+                                      "--data-option", "length=64", "--eval", "none", "--no-progress",
+                                      "--output-dir", str(tmp_path), "--name", "bare"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "loss 'protoclip': prototypes=6, one per 10 samples of the 64-sample episode" in result.output
