@@ -9,7 +9,11 @@ Modality = Literal["image", "text"]
 
 @dataclass(frozen=True)
 class LossNeeds:
-    """What a loss asks of the training engine (read from ``loss.needs``): the only channel.
+    """What a loss asks of the training engine (read from ``loss.needs``): what changes the
+    engine's work (a teacher role, prototype heads, a second pass, episodes, equal batch sizes
+    for gathers, equal widths). What a loss *reads* in a step comes from the parameters of its
+    ``forward`` (:mod:`vlkd_core.loss_inputs`); optional methods (``set_epoch``,
+    ``after_optimizer_step``) are found by Protocol.
 
     A loss factory may also declare ``student_dim`` / ``teacher_dim`` keyword parameters to get
     the widths of its inputs at construction (:data:`vlkd_core.api.LOSS_WIDTHS`).
@@ -24,27 +28,28 @@ class LossNeeds:
     gathers:        communicates across ranks (all-gather / all-reduce) under DDP: the engine
                     gives it batches of one size on every rank (when unreadable samples leave
                     ranks with different sizes, every rank trims to the smallest).
-    labels:         accepts ``labels=`` ids for UniCL-style soft targets: identical captions
-                    share an id, so they are positives rather than negatives.
+    labels:         (legacy, not needed) a ``labels`` parameter of ``forward`` gets UniCL ids:
+                    identical captions share an id, so they are positives rather than negatives
+                    (what a loss reads comes from its signature: :mod:`vlkd_core.loss_inputs`).
     class_labels:   with ``labels``: rows that carry a class label get an id of their class
                     (rows of one class are positives), the other rows their caption's id.
-    epochs:         has ``set_epoch(epoch, total_epochs)`` (schedules such as DINO's warm-up).
+    epochs:         (legacy, not needed) the engine calls ``set_epoch`` on every loss that has
+                    it (:class:`EpochScheduled`).
     same_dim:       student and teacher features must have the same width (False for losses
                     that compare each side only with itself, e.g. RKD).
     second_view:    ``"text"`` or ``"image"``: called as loss(view, view_again), two forward
                     passes of that side's tower and head on the same batch in train mode (their
                     dropout differs), e.g. SimCSE; the tower must be trainable.
-    after_step:     has ``after_optimizer_step()``, which the engine calls after every optimizer
-                    step (e.g. InfoNCE clamps its logit scale in place there, as OpenCLIP does,
-                    so the scale's gradient never dies at the cap).
+    after_step:     (legacy, not needed) the engine calls ``after_optimizer_step()`` on every
+                    loss that has it (:class:`AfterOptimizerStep`).
     episodes:       has ``start_episode(episode)``, which the engine calls at the start of every
                     epoch on every rank (after ``set_epoch``, before the first batch, also when a
                     run resumes mid-epoch) with a :class:`vlkd_core.training.episodes.Episode`:
                     the epoch's sample indices and, on demand, every sample encoded by each
                     tower + head (eval mode, no augmentation, identical on every rank). A loss
                     whose state for that episode came from the checkpoint must keep it.
-    sample_ids:     accepts ``indices=`` [B], the dataset index of each row (e.g. to look up a
-                    per-sample cluster assignment made at the episode's start).
+    sample_ids:     (legacy, not needed) an ``indices`` parameter gets [B], the dataset index of
+                    each row (e.g. to look up a cluster assignment made at the episode's start).
     """
 
     teacher: bool = True
@@ -59,6 +64,12 @@ class LossNeeds:
     episodes: bool = False
     sample_ids: bool = False
     second_view: str | None = None
+
+    @property
+    def distils(self) -> bool:
+        """A KD loss: it needs a teacher role, which it gets detached (``symmetric`` is the
+        opposite of ``teacher``, kept for losses that set only one of them)."""
+        return self.teacher and not self.symmetric
 
 
 DEFAULT_NEEDS = LossNeeds()
@@ -93,6 +104,22 @@ class Backbone(Protocol):
 
     def forward(self, inputs: Any) -> Any:
         """Batched preprocessed inputs -> Tensor[B, output_dim]."""
+
+
+@runtime_checkable
+class EpochScheduled(Protocol):
+    """A loss with a schedule over epochs (DINO's teacher-temperature warm-up): the engine calls
+    ``set_epoch(epoch, total_epochs)`` at the start of every epoch, on every rank."""
+
+    def set_epoch(self, epoch: int, total_epochs: int) -> None: ...
+
+
+@runtime_checkable
+class AfterOptimizerStep(Protocol):
+    """A loss with work after each optimizer step (InfoNCE clamps its logit scale in place, as
+    OpenCLIP does, so the scale's gradient never dies at the cap): the engine calls it."""
+
+    def after_optimizer_step(self) -> None: ...
 
 
 @runtime_checkable

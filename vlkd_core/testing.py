@@ -40,6 +40,33 @@ def _scalar(output: Any, who: str) -> torch.Tensor:
     return value
 
 
+def loss_inputs(student: torch.Tensor, teacher: torch.Tensor, distils: bool = False, **fields: Any):
+    """A :class:`~vlkd_core.loss_inputs.LossInputs` over given tensors, for testing a loss that
+    reads ``inputs``: ``student`` is the image side and ``teacher`` the text side (both as tower
+    output and after the head), plus any other field by name (``labels=``, ``teacher_image=``,
+    ...; ``teacher_image``/``teacher_text``/``teacher_logit_scale`` make a teacher model)."""
+    from .loss_inputs import LossInputs, StepParts
+    compute = {"image_features": lambda: student, "text_features": lambda: teacher,
+               "image_tower": lambda: student, "text_tower": lambda: teacher,
+               "has_teacher_model": lambda: "teacher_image" in fields}
+    compute.update({k: (lambda v=v: v) for k, v in fields.items()})
+    for key in ("labels", "caption_ids"):
+        if key in fields:
+            compute["caption_ids"] = compute[key]
+    parts = StepParts(compute)
+    pair = lambda: (student, teacher.detach() if distils else teacher)  # noqa: E731
+    return LossInputs(parts, pair, {"student": "image", "teacher": "text"}, "text" if distils else None,
+                      "caption_ids")
+
+
+def _call(loss: nn.Module, s: torch.Tensor, t: torch.Tensor) -> Any:
+    """The loss on (s, t) as the engine calls it: classic ``loss(s, t)``, or through
+    :func:`loss_inputs` for a loss that reads ``inputs``."""
+    from .loss_inputs import LossCall
+    call = LossCall(loss, getattr(loss, "vlkd_name", "loss"))
+    return call(loss, loss_inputs(s, t, distils=loss_needs(loss).distils)) if call.whole else loss(s, t)
+
+
 def _loss_maker(loss: nn.Module | Maker | str, dim: int, options: dict[str, Any]) -> Maker:
     """A zero-argument maker; widths (``student_dim``/``teacher_dim`` = ``dim``) go to a
     registered name and to a maker that takes them (by name or ``**kwargs``)."""
@@ -87,7 +114,7 @@ def check_loss(loss: nn.Module | Maker | str, dim: int = 32, batch: int = 8, see
     needs = loss_needs(first)
     s = torch.randn(batch, dim, generator=gen, requires_grad=True)
     t = torch.randn(batch, dim, generator=gen, requires_grad=True)
-    value = _scalar(first(s, t), name)
+    value = _scalar(_call(first, s, t), name)
     value.backward()
     _check_fixed_state_shapes(make(), first, name)
     assert s.grad is not None and torch.isfinite(s.grad).all(), f"{name}: no finite gradient to student"
@@ -98,15 +125,15 @@ def check_loss(loss: nn.Module | Maker | str, dim: int = 32, batch: int = 8, see
         assert t.grad is None or t.grad.abs().sum() == 0, f"{name}: gradient leaks into the (detached) teacher"
 
     # determinism: a fresh instance on the same inputs gives the same value
-    again = _scalar(make()(s.detach(), t.detach()), name)
+    again = _scalar(_call(make(), s.detach(), t.detach()), name)
     assert torch.allclose(again, value.detach()), f"{name}: not deterministic ({again} vs {value})"
 
     # state round trip after one state update (queues, centers, priors, temperatures)
     s2, t2 = torch.randn(batch, dim, generator=gen), torch.randn(batch, dim, generator=gen)
     restored = make()
     restored.load_state_dict(copy.deepcopy(first.state_dict()))
-    a = _scalar(first(s2, t2), name)
-    b = _scalar(restored(s2, t2), name)
+    a = _scalar(_call(first, s2, t2), name)
+    b = _scalar(_call(restored, s2, t2), name)
     assert torch.allclose(a, b, atol=1e-6), f"{name}: restored from state_dict gives {b} instead of {a}"
     for (ka, va), (kb, vb) in zip(first.state_dict().items(), restored.state_dict().items()):
         assert ka == kb and torch.equal(va, vb), f"{name}: state '{ka}' diverges after restore"

@@ -5,9 +5,11 @@ weights, and the roles (which side is the teacher). DDP wraps it, the optimizer 
 parameters, a checkpoint stores its ``state_dict()`` (keys ``model.*``, ``proto_heads.*``,
 ``losses.*``), and its ``forward(batch)`` is one training step's loss.
 
-What each loss receives is decided by its :class:`LossNeeds` only: labels, prototype logits, a
-detached teacher, ``set_epoch`` and ``after_optimizer_step`` calls. The core never asks a loss
-for its name.
+What the engine does for a loss is decided by its :class:`LossNeeds` (prototype heads, a
+second pass, a detached teacher) and by the optional methods it has (``set_epoch``,
+``after_optimizer_step``, found by Protocol); what it reads in a step comes from its
+``forward`` parameters through :class:`~vlkd_core.loss_inputs.LossInputs`. The core never asks a
+loss for its name.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..contracts import LossNeeds, loss_needs, loss_value
+from ..contracts import AfterOptimizerStep, EpochScheduled, LossNeeds, loss_needs, loss_value
+from ..loss_inputs import LossCall, LossInputs, StepParts
 from ..freeze import keep_frozen_in_eval
 from ..model import DualEncoder, to_device
 from .cache import FeatureCache
@@ -38,6 +41,7 @@ class Bundle(nn.Module):
         self.frozen = {side: not any(p.requires_grad for p in self.tower(side).parameters())
                        for side in SIDES}
         self._caches: dict[str, FeatureCache | None] = {}       # plain dict: not in the state_dict
+        self._calls = {name: LossCall(loss, name) for name, loss in losses.items()}  # what each reads
 
     # -- what the parts need ------------------------------------------------------------------
     def tower(self, side: str) -> nn.Module:
@@ -74,8 +78,8 @@ class Bundle(nn.Module):
         return self
 
     def start_epoch(self, epoch: int, total_epochs: int) -> None:
-        for name, loss in self.losses.items():
-            if loss_needs(loss).epochs:  # schedules such as DINO's teacher-temperature warm-up
+        for loss in self.losses.values():
+            if isinstance(loss, EpochScheduled):  # e.g. DINO's teacher-temperature warm-up
                 loss.set_epoch(epoch, total_epochs)
 
     def start_episode(self, make_episode: Callable[[], Any]) -> None:
@@ -89,7 +93,7 @@ class Bundle(nn.Module):
 
     def after_optimizer_step(self) -> None:
         for loss in self.losses.values():
-            if loss_needs(loss).after_step:  # e.g. InfoNCE clamps its logit scale in place
+            if isinstance(loss, AfterOptimizerStep):  # e.g. InfoNCE clamps its logit scale in place
                 loss.after_optimizer_step()
 
     # -- one step -----------------------------------------------------------------------------
@@ -112,32 +116,52 @@ class Bundle(nn.Module):
             return out.clone()  # a normal tensor again, which a trainable head may save for backward
         return cache.features(cache.keys_for(side, batch), run).to(device)
 
+    def step_parts(self, batch: Batch, device: torch.device) -> StepParts:
+        """Everything a loss of this step may read (:mod:`vlkd_core.loss_inputs`), each computed
+        once, when first read."""
+        towers = {side: (lambda side=side: self._encode(side, batch, device)) for side in SIDES}
+        compute: dict[str, Any] = {"batch": lambda: batch, "has_teacher_model": lambda: False}
+        for side in SIDES:
+            compute[f"{side}_tower"] = towers[side]
+            compute[f"{side}_features"] = lambda side=side: self.head(side)(parts.get(f"{side}_tower"))
+            compute[f"{side}_again"] = lambda side=side: self.head(side)(self._encode(side, batch, device))
+            compute[f"{side}_prototypes"] = lambda side=side: self.proto_heads[side](parts.get(f"{side}_features"))
+        compute["caption_ids"] = lambda: contrastive_ids(batch, False).to(device)
+        compute["labels_class"] = lambda: contrastive_ids(batch, True).to(device)
+        compute["class_ids"] = compute["labels_class"]
+        compute["indices"] = lambda: batch.indices.to(device)
+        parts = StepParts(compute)
+        return parts
+
+    def loss_inputs(self, parts: StepParts, needs: LossNeeds) -> LossInputs:
+        """One loss's view of the step: its student/teacher pair by its needs, the teacher's
+        side detached when it distils."""
+        student, teacher = self.student or "image", self.teacher or "text"
+        distils = bool(self.teacher) and needs.distils
+        detach = teacher if distils else None
+
+        def pair():
+            if needs.second_view:
+                side = needs.second_view
+                return parts.get(f"{side}_features"), parts.get(f"{side}_again")
+            key = "prototypes" if needs.prototype_head else "features"
+            s, t = parts.get(f"{student}_{key}"), parts.get(f"{teacher}_{key}")
+            return s, t.detach() if distils else t
+        return LossInputs(parts, pair, {"student": student, "teacher": teacher}, detach,
+                          "labels_class" if needs.class_labels else "caption_ids")
+
     def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
         """The weighted sum of the losses on ``batch``, and per-loss values for the logs (detached
         tensors: the trainer turns them into numbers only on steps that log, so other steps never
         wait for the device)."""
         device = next(self.parameters()).device
-        feats = {side: self.head(side)(self._encode(side, batch, device)) for side in SIDES}
-        student, teacher = self.student or "image", self.teacher or "text"
+        parts = self.step_parts(batch, device)
+        for side in SIDES:  # every step runs both towers (DDP expects every trainable parameter used)
+            parts.get(f"{side}_features")
         total = torch.zeros((), device=device)
         logs: dict[str, torch.Tensor | float] = {}
-        again: dict[str, torch.Tensor] = {}  # second passes, once per side and step
         for name, loss in self.losses.items():
-            needs = loss_needs(loss)
-            s, t = feats[student], feats[teacher]
-            if needs.second_view:
-                side = needs.second_view
-                if side not in again:
-                    again[side] = self.head(side)(self._encode(side, batch, device))
-                s, t = feats[side], again[side]
-            elif needs.prototype_head:
-                s, t = self.proto_heads[student](s), self.proto_heads[teacher](t)
-            kwargs: dict[str, Any] = {}
-            if needs.labels:
-                kwargs["labels"] = contrastive_ids(batch, needs.class_labels).to(device)
-            if needs.sample_ids:
-                kwargs["indices"] = batch.indices.to(device)
-            out = loss(s, t.detach() if self.teacher and not needs.symmetric else t, **kwargs)
+            out = self._calls[name](loss, self.loss_inputs(parts, loss_needs(loss)))
             value = loss_value(out)
             total = total + self.weights[name] * value
             logs[f"loss/{name}"] = value.detach()
