@@ -25,12 +25,15 @@ def _version(value: bool):
 
 @app.callback()
 def main_callback(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Show the version and exit."),
     disable_plugin: Optional[List[str]] = typer.Option(
         None, "--disable-plugin", help="Skip a plugin (repeatable; also VLKD_DISABLE_PLUGINS=a,b)."),
 ):
     """vlkd: compose backbones, heads, losses, datasets and evaluators from plugins."""
+    from .common import user_messages
+    ctx.with_resource(user_messages())
     if disable_plugin:
         from vlkd_core import reset_plugin_manager
         reset_plugin_manager(disable=disable_plugin)

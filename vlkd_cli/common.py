@@ -1,4 +1,5 @@
 """Shared CLI plumbing: consoles and turning VlkdError into a one-line message + exit code."""
+import contextlib
 import functools
 import json
 import logging
@@ -22,9 +23,6 @@ def _show_warning(message, category, filename, lineno, file=None, line=None, _de
     _default(message, category, filename, lineno, file, line)
 
 
-warnings.showwarning = _show_warning
-
-
 class _NoticeHandler(logging.Handler):
     """vlkd_core.notices: one dim line each, from rank 0 only."""
 
@@ -33,14 +31,22 @@ class _NoticeHandler(logging.Handler):
             console.print(f"[dim]{escape(record.getMessage())}[/]", soft_wrap=True, highlight=False)
 
 
-def _show_notices() -> None:
-    logger = logging.getLogger("vlkd")
-    if not any(isinstance(h, _NoticeHandler) for h in logger.handlers):
-        logger.addHandler(_NoticeHandler())
-        logger.setLevel(logging.INFO)
-
-
-_show_notices()
+@contextlib.contextmanager
+def user_messages():
+    """While a command runs: plugin warnings as one line, and vlkd_core's notices printed.
+    Restored afterwards, so importing or calling vlkd_cli (tests, notebooks) changes nothing
+    for the rest of the process."""
+    logger, handler = logging.getLogger("vlkd"), _NoticeHandler()
+    level, shown = logger.level, warnings.showwarning
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    warnings.showwarning = _show_warning
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def fail(message: str, code: int = 2) -> None:

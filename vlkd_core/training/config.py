@@ -261,6 +261,16 @@ def _out_of_range(value: Any, opt: Option) -> str | None:
     return None
 
 
+def _toml():
+    """tomllib (Python 3.11+), or on 3.10 the tomli package it was made from (same API)."""
+    try:
+        import tomllib
+        return tomllib
+    except ImportError:
+        import tomli
+        return tomli
+
+
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a TOML or YAML run config (keys mirror the flags, with underscores or dashes)."""
     path = Path(path)
@@ -269,8 +279,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     text = path.read_text()
     try:
         if path.suffix == ".toml":
-            import tomllib
-            data = tomllib.loads(text)
+            data = _toml().loads(text)
         elif path.suffix in (".yaml", ".yml"):
             import yaml
             data = yaml.safe_load(text) or {}

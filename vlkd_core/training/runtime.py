@@ -23,6 +23,9 @@ class Runtime:
     local_rank: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     resources: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)  # closed at teardown
+    # host-side agreements between ranks (batch sizes, stop requests) travel on a CPU (gloo)
+    # group: reading their result never waits for a GPU stream (None: the default group, gloo)
+    control_group: Any = None
 
     @property
     def is_main(self) -> bool:
@@ -44,7 +47,8 @@ def setup_runtime() -> Runtime:
         torch.cuda.set_device(device)
     if world > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if cuda else "gloo")
-    return Runtime(rank, world, local, device)
+    control = torch.distributed.new_group(backend="gloo") if world > 1 and cuda else None
+    return Runtime(rank, world, local, device, control_group=control)
 
 
 def teardown_runtime(rt: Runtime) -> None:

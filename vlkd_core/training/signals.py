@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -57,12 +58,13 @@ class StopOnSignal:
         os.write(2, f"\n{name}: finishing this step, then writing a checkpoint "
                     "(Ctrl-C again stops at once)\n".encode())
 
-    def requested(self, distributed: bool = False, device: torch.device | None = None) -> bool:
-        """True once a signal arrived (on any rank: all ranks stop at the same step)."""
+    def requested(self, distributed: bool = False, group: Any = None) -> bool:
+        """True once a signal arrived (on any rank: all ranks stop at the same step). Under DDP
+        the flag travels on ``group``, a CPU (gloo) group, so reading it never waits for a GPU."""
         if not distributed:
             return bool(self.signum)
-        flag = torch.tensor([self.signum], dtype=torch.long, device=device)
-        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        flag = torch.tensor([self.signum], dtype=torch.long)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX, group=group)
         self.signum = int(flag.item())
         return bool(self.signum)
 

@@ -61,6 +61,7 @@ class Trainer:
         self.optimizer = None                     # built once the bundle is wrapped (see _start)
         self._resumed: tuple[dict, dict | None] | None = None
         self._first_inputs: FirstInputs | None = None
+        self._bad: tuple[torch.Tensor, torch.Tensor] | None = None  # first non-finite step, value
         if cfg.fsdp and not runtime.distributed:
             raise UsageError("--fsdp shards the towers across processes: add --nproc-per-node 2 (or more)")
         if cfg.optimizer_in_backward and runtime.distributed:
@@ -269,9 +270,9 @@ class Trainer:
         and trim to the smallest rank's batch when a loss gathers (one size on every rank)."""
         self.skipped += batch.skipped
         size = len(batch)
-        if self.runtime.distributed:
-            smallest = torch.tensor([size], device=self.runtime.device)
-            torch.distributed.all_reduce(smallest, op=torch.distributed.ReduceOp.MIN)
+        if self.runtime.distributed:  # on the CPU control group: no wait for the device
+            smallest = torch.tensor([size])
+            torch.distributed.all_reduce(smallest, op=torch.distributed.ReduceOp.MIN, group=self.runtime.control_group)
             if int(smallest) < size and (int(smallest) == 0 or self.bundle.gathers()):
                 size = int(smallest)
         return batch.head(size) if size else None
@@ -280,13 +281,29 @@ class Trainer:
         cfg, rt = self.config, self.runtime
         with self._gradient_sync(sync), _autocast(cfg, rt.device):
             loss, logs = self.trainable(batch)
-        if not torch.isfinite(loss.detach()):
-            where = f"; the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else ""
-            raise NonFiniteLossError(f"loss became {loss.item()} at step {self.step + 1} (epoch "
-                                     f"{self.epoch}){where}. Try a lower --lr, --grad-clip or --precision fp32")
+        self._note_non_finite(loss.detach())
         self.scaler.scale(loss / cfg.accum_steps).backward()
         self.samples_seen += len(batch) * rt.world
         return loss, logs
+
+    def _note_non_finite(self, loss: torch.Tensor) -> None:
+        """Remember, on the device, the first step whose loss was not finite: reading it back
+        would make every step wait for the device, so it is read only where it matters (a log
+        step, before any checkpoint: :meth:`_check_finite`)."""
+        if self._bad is None:
+            self._bad = (torch.full((), -1, dtype=torch.long, device=loss.device), torch.zeros((), device=loss.device))
+        step, value = self._bad
+        first = ~torch.isfinite(loss) & (step < 0)
+        self._bad = (torch.where(first, self.step + 1, step), torch.where(first, loss.float(), value))
+
+    def _check_finite(self) -> None:
+        """Stop, naming the step, if a loss since the start was NaN or infinite (a host sync)."""
+        if self._bad is None or int(self._bad[0]) < 0:
+            return
+        step, value = int(self._bad[0]), float(self._bad[1])
+        where = f"; the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else ""
+        raise NonFiniteLossError(f"loss became {value} at step {step} (epoch {(step - 1) // self.steps_per_epoch})"
+                                 f"{where}. Try a lower --lr, --grad-clip or --precision fp32")
 
     def _gradient_sync(self, sync: bool):
         """Between accumulation micro-batches, ranks do not exchange gradients."""
@@ -318,6 +335,7 @@ class Trainer:
         if self._first_inputs is not None:
             self._record_first_inputs()
         if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+            self._check_finite()
             values = {"loss": loss.detach(), **logs}
             self.metrics = {**{k: float(v) for k, v in values.items()}, "lr": self.optimizer.param_groups[0]["lr"],
                             "epoch": self.epoch, "samples_per_s": samples_per_s}
@@ -325,7 +343,7 @@ class Trainer:
         due = bool(cfg.save_every and self.step % cfg.save_every == 0)
         if due:
             self.save()
-        if self.stop.requested(self.runtime.distributed, self.runtime.device):
+        if self.stop.requested(self.runtime.distributed, self.runtime.control_group):
             if not due:
                 self.save()
             raise self.stop.interrupted(self.step, self.last_checkpoint, self.run_dir, cfg.output_dir,
@@ -357,6 +375,7 @@ class Trainer:
         """A checkpoint of the bundle and the training state (every rank's RNG) at this step;
         under --fsdp every rank writes its slices."""
         cfg, rt = self.config, self.runtime
+        self._check_finite()  # never a checkpoint of weights a non-finite loss has touched
         training = {"scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                     "rng": self._from_every_rank(ckpt.rng_state()), "step": self.step, "epoch": self.epoch,
                     "batch_in_epoch": self.batch_in_epoch}
