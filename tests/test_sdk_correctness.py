@@ -103,3 +103,26 @@ def test_steps_that_do_not_log_never_wait_for_the_device(tmp_path):
     finally:
         teardown_runtime(runtime)
     assert reads.at_steps and set(reads.at_steps) <= {3, 6}  # only the steps that log read values back
+
+
+def test_a_trainable_text_tower_is_tokenised_in_the_loader_workers(tmp_path):
+    """The training thread gets token tensors, made in a DataLoader worker; a locked, cached
+    text tower is left to tokenise only its misses."""
+    import os
+
+    from vlkd_core import build_backbone, build_dataset
+    from vlkd_core.training.data import TrainingTokens, build_loader
+
+    class WhereTokenised(TrainingTokens):
+        def __call__(self, texts):
+            return {"pid": torch.tensor([os.getpid()]), **{"ids": super().__call__(texts)}}
+
+    tower = build_backbone("toy:tiny", modality="text")
+    image = build_backbone("toy:tiny", modality="image", image_size=32)
+    data = build_dataset("shapes", length=16, size=32)
+    loader, _, _ = build_loader(data, image.preprocess, 8, 0, 0, 1, None, workers=1, train_transforms=True,
+                                tokenize=WhereTokenised(tower))
+    batch = next(iter(loader))
+    assert int(batch.tokens["pid"]) != os.getpid()  # a worker made them
+    assert torch.equal(batch.tokens["ids"], tower.preprocess(batch.texts, train=True))
+    assert torch.equal(batch.head(3).tokens["ids"], batch.tokens["ids"][:3])

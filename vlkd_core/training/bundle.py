@@ -104,6 +104,8 @@ class Bundle(nn.Module):
             if side == "image":
                 images = batch.images if positions is None else batch.images[positions]
                 return tower(images.to(device))
+            if batch.tokens is not None and positions is None:  # tokenised by the loader
+                return tower(to_device(batch.tokens, device))
             texts = batch.texts if positions is None else [batch.texts[p] for p in positions]
             return tower(to_device(tower.preprocess(texts, train=self.training), device))
 

@@ -9,6 +9,7 @@ which dropout and stochastic depth use, exactly where the checkpoint put it.
 """
 from __future__ import annotations
 
+import functools
 import signal
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -81,6 +82,7 @@ class Batch:
     labels: torch.Tensor
     skipped: int
     indices: torch.Tensor | None = None  # dataset index of each row (LossNeeds.sample_ids)
+    tokens: Any = None  # the captions through the text tower's training preprocess, when the loader ran it
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -90,17 +92,40 @@ class Batch:
         if n >= len(self):
             return self
         return Batch(self.images[:n], self.texts[:n], self.keys[:n], self.labels[:n], self.skipped,
-                     None if self.indices is None else self.indices[:n])
+                     None if self.indices is None else self.indices[:n], _rows(self.tokens, n))
 
 
-def collate(items: list[dict | None]) -> Batch | None:
+def _rows(tokens: Any, n: int) -> Any:
+    """The first ``n`` rows of a token tensor or of a tokenizer's dict of tensors."""
+    if tokens is None:
+        return None
+    if isinstance(tokens, torch.Tensor):
+        return tokens[:n]
+    return {k: v[:n] if isinstance(v, torch.Tensor) else v for k, v in tokens.items()}
+
+
+def collate(items: list[dict | None], tokenize: Callable[[list[str]], Any] | None = None) -> Batch | None:
+    """A batch of the readable items; ``tokenize`` (the text tower's training preprocess, given
+    when the text tower trains) runs here, in the loader's workers, not on the training thread."""
     good = [it for it in items if it is not None]
     if not good:
         return Batch(torch.empty(0), [], [], torch.empty(0, dtype=torch.long), len(items),
                      torch.empty(0, dtype=torch.long))
-    return Batch(torch.stack([it["image"] for it in good]), [it["text"] for it in good],
+    texts = [it["text"] for it in good]
+    return Batch(torch.stack([it["image"] for it in good]), texts,
                  [it["key"] for it in good], torch.tensor([it["label"] for it in good]),
-                 len(items) - len(good), torch.tensor([it["index"] for it in good], dtype=torch.long))
+                 len(items) - len(good), torch.tensor([it["index"] for it in good], dtype=torch.long),
+                 tokenize(texts) if tokenize is not None else None)
+
+
+class TrainingTokens:
+    """``tower.preprocess(texts, train=True)`` as a loader's tokenizer (workers fork with it)."""
+
+    def __init__(self, tower: Any):
+        self.tower = tower
+
+    def __call__(self, texts: list[str]) -> Any:
+        return self.tower.preprocess(texts, train=True)
 
 
 def _worker_init(worker_id: int) -> None:
@@ -111,17 +136,19 @@ def _worker_init(worker_id: int) -> None:
 
 
 def build_loader(dataset: Dataset, image_transform: Callable, batch_size: int, seed: int,
-                 rank: int, world: int, episode_size: int | None, workers: int, train_transforms: bool):
+                 rank: int, world: int, episode_size: int | None, workers: int, train_transforms: bool,
+                 tokenize: Callable[[list[str]], Any] | None = None):
     """Returns (loader, view, sampler-or-None)."""
     generator = torch.Generator().manual_seed(derive_seed(seed, "loader", rank))
+    collate_fn = functools.partial(collate, tokenize=tokenize) if tokenize is not None else collate
     if isinstance(dataset, IterableDataset):
         view = IterableTrainView(dataset, image_transform, seed, train_transforms)
-        loader = DataLoader(view, batch_size=batch_size, collate_fn=collate, num_workers=workers,
+        loader = DataLoader(view, batch_size=batch_size, collate_fn=collate_fn, num_workers=workers,
                             generator=generator, worker_init_fn=_worker_init if workers else None)
         return loader, view, None
     view = TrainView(dataset, image_transform, seed, train_transforms)
     sampler = EpochSampler(len(dataset), batch_size, seed, rank, world, episode_size)
-    loader = DataLoader(view, batch_size=batch_size, sampler=sampler, collate_fn=collate,
+    loader = DataLoader(view, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn,
                         num_workers=workers, drop_last=True, persistent_workers=False,
                         generator=generator, worker_init_fn=_worker_init if workers else None)
     return loader, view, sampler

@@ -28,7 +28,7 @@ from . import fsdp, wiseft
 from .cache import FeatureCache, model_fingerprint
 from .compose import compose
 from .config import TrainConfig
-from .data import Batch, build_loader
+from .data import Batch, TrainingTokens, build_loader
 from .episodes import episode_for
 from .evals import build_evaluators
 from .inputs import FirstInputs, describe_towers, start_lines, write_inputs
@@ -111,7 +111,10 @@ class Trainer:
         self.loader, self.view, self.sampler = build_loader(
             self.dataset, training_transform(self.bundle.tower("image"), cfg.augment), cfg.batch_size,
             cfg.seed, rt.rank, rt.world, cfg.episode_size, cfg.workers,
-            train_transforms=not self.bundle.frozen["image"])
+            train_transforms=not self.bundle.frozen["image"],
+            # a trainable text tower reads every caption every step: tokenise in the loader (a
+            # locked one with a cache tokenises only the captions it has not encoded yet)
+            tokenize=TrainingTokens(self.bundle.tower("text")) if not self.bundle.frozen["text"] else None)
         if self.sampler is None and not cfg.max_steps:
             raise UsageError(f"dataset '{cfg.data}' streams without a length: pass --max-steps")
         batches = self.sampler.batches_per_epoch if self.sampler else None
