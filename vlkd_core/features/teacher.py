@@ -24,7 +24,8 @@ def stored_tower(cfg: Any, side: str, teacher: str | None, build: Callable[[], n
     if side != teacher:
         return None
     store = FeatureStore(cfg.teacher_features)
-    store.check_model(side, getattr(cfg, side), getattr(cfg, f"{side}_pretrained"), getattr(cfg, f"{side}_options"))
+    tower = cfg.tower(side)
+    store.check_model(side, tower.spec, tower.pretrained, tower.options)
     spec = image_spec_of(store.manifest.get("preprocessing", {}).get("image_spec")) if side == "image" else None
     return StoredTower(side, store.width, build, spec)
 

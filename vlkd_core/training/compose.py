@@ -68,8 +68,9 @@ def _check_roles(cfg: TrainConfig, needs: dict[str, LossNeeds]) -> str | None:
 def _towers(cfg: TrainConfig, teacher: str | None) -> dict[str, nn.Module]:
     """Both towers, locked where asked (the teacher is always locked): the one place that locks."""
     def build(side: str) -> nn.Module:
-        return api.build_backbone(getattr(cfg, side), modality=side, pretrained=getattr(cfg, f"{side}_pretrained"),
-                                  **_backbone_options(getattr(cfg, side), getattr(cfg, f"{side}_options"), cfg.cache_dir))
+        tower = cfg.tower(side)
+        return api.build_backbone(tower.spec, modality=side, pretrained=tower.pretrained,
+                                  **_backbone_options(tower.spec, tower.options, cfg.cache_dir))
 
     def build_teacher(side: str) -> nn.Module:
         # the global RNG is left as it was, so the student's initialisation does not depend on
@@ -79,7 +80,7 @@ def _towers(cfg: TrainConfig, teacher: str | None) -> dict[str, nn.Module]:
     # --teacher-features: the teacher is a stand-in of the stored width, its tower never built
     towers = {side: stored_tower(cfg, side, teacher, lambda side=side: build_teacher(side))
               or (build_teacher(side) if side == teacher else build(side)) for side in SIDES}
-    locks = {"image": cfg.lock_image or teacher == "image", "text": cfg.lock_text or teacher == "text"}
+    locks = {side: cfg.tower(side).lock or teacher == side for side in SIDES}
     patterns = parse_unlock(cfg.unlock)
     for side in SIDES:
         unlock = patterns.get(side)
@@ -98,7 +99,7 @@ def _grad_checkpointing(cfg: TrainConfig, towers: dict[str, nn.Module]) -> None:
             continue
         switch = getattr(tower, "set_grad_checkpointing", None)
         if not callable(switch):
-            raise UsageError(f"--grad-checkpointing: the {side} tower '{getattr(cfg, side)}' cannot recompute "
+            raise UsageError(f"--grad-checkpointing: the {side} tower '{cfg.tower(side).spec}' cannot recompute "
                              "its activations (its family has no set_grad_checkpointing); drop the flag")
         switch(True)
 
@@ -109,7 +110,7 @@ def _heads(cfg: TrainConfig, towers: dict[str, nn.Module], teacher: str | None) 
     target = cfg.embed_dim or (dims[teacher] if teacher else dims["text"])
     heads: dict[str, nn.Module | None] = {}
     for side in SIDES:
-        name = getattr(cfg, f"{side}_head")
+        name = cfg.tower(side).head
         heads[side] = api.build_head(name, in_dim=dims[side], out_dim=target, **cfg.head_options) if name else None
         if heads[side] is not None:
             dims[side] = target

@@ -66,33 +66,75 @@ def default_workers() -> int:
     return min(4, cores // 4)
 
 
+# One tower's options, written once for both sides ({side}: image | text).
+TOWER_HELP = {
+    "spec": "{Side} tower, family:model.",
+    "pretrained": "{Side} weights: a family tag or a local path.",
+    "options": "key=value for the {side} tower (repeatable), e.g. image_size=64 (default: the tower's own).",
+    "head": "Head on the {side} tower (linear, mlp, ...; 'none' for none).",
+    "lr": "Learning rate of the {side} tower and head (default: --lr).",
+    "lock": "Freeze the {side} tower.",
+}
+
+
+def tower_option(side: str, part: str, default: Any = None, **meta: Any) -> Any:
+    """The TrainConfig field of one part of one tower, its help from :data:`TOWER_HELP`."""
+    text = TOWER_HELP[part].format(side=side, Side=side.capitalize())
+    forms = {"options": dict(factory=dict, flags=(f"--{side}-option",), form="pairs"),
+             "head": dict(form="name"), "lr": dict(low=POSITIVE), "lock": dict(form="switch")}
+    extra = {**forms.get(part, {}), **meta}
+    if "factory" in extra:
+        return option(help=text, **extra)
+    return option(default, text, **extra)
+
+
+@dataclass(frozen=True)
+class TowerConfig:
+    """One tower's settings, as every command names them (``--image``, ``--image-pretrained``,
+    ``--image-option``, ``--image-head``, ``--image-lr``, ``--lock-image``; ``text`` alike):
+    a view of a :class:`TrainConfig`'s per-side fields (``cfg.tower("image")``), which stay flat
+    in config files and run folders."""
+
+    side: str
+    spec: str
+    pretrained: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    head: str | None = None
+    lr: float | None = None
+    lock: bool = False
+
+    FIELDS = ("spec", "pretrained", "options", "head", "lr", "lock")
+
+    @staticmethod
+    def key(side: str, part: str) -> str:
+        """The TrainConfig key of one part: ``("image", "options")`` -> ``image_options``."""
+        return {"spec": side, "lock": f"lock_{side}"}.get(part, f"{side}_{part}")
+
+
 @dataclass
 class TrainConfig:
     # towers
-    image: str = option("torchvision:resnet18", "Image tower, family:model.")
-    text: str = option("hf:sentence-transformers/all-MiniLM-L6-v2", "Text tower, family:model.")
-    image_pretrained: str | None = option(None, "Image weights: a family tag or a local path.")
-    text_pretrained: str | None = option(None, "Text weights: a family tag or a local path.")
-    image_options: dict[str, Any] = option(help="key=value for the image tower (repeatable), e.g. image_size=64 "
-                                           "(default: the tower's own input size).",
-                                           factory=dict, flags=("--image-option",), form="pairs")
-    text_options: dict[str, Any] = option(help="key=value for the text tower (repeatable).",
-                                          factory=dict, flags=("--text-option",), form="pairs")
+    image: str = tower_option("image", "spec", "torchvision:resnet18")
+    text: str = tower_option("text", "spec", "hf:sentence-transformers/all-MiniLM-L6-v2")
+    image_pretrained: str | None = tower_option("image", "pretrained")
+    text_pretrained: str | None = tower_option("text", "pretrained")
+    image_options: dict[str, Any] = tower_option("image", "options")
+    text_options: dict[str, Any] = tower_option("text", "options")
     cache_dir: str | None = option(None, "Where towers cache downloaded weights.", resumable=True)
     recipe: str | None = option("default", "Values tuned for one job (`vlkd components list recipes`), filling "
                                 "the options you do not set while the towers and data are the recipe's; "
                                 "named explicitly, for any job; 'none' for none.", form="name")
     # heads and roles
-    image_head: str | None = option("linear", "Head on the image tower (linear, mlp, ...; 'none' for none).", form="name")
-    text_head: str | None = option(None, "Head on the text tower ('none' for none).", form="name")
+    image_head: str | None = tower_option("image", "head", "linear")
+    text_head: str | None = tower_option("text", "head")
     head_options: dict[str, Any] = option(help="key=value for the heads (repeatable).", factory=dict,
                                           flags=("--head-option",), form="pairs")
     embed_dim: int | None = option(None, "Head output width (default: the teacher's).", low=AT_LEAST_1)
     prototypes: int = option(1024, "Prototype count for DINO/ProtoCPC-style losses.", low=AT_LEAST_1)
     prototype_head: str | None = option(None, "Head for prototype losses (default: the one the loss names).")
     teacher: str = option("text", "Which tower is the locked teacher.", choices=("text", "image", "none"))
-    lock_image: bool = option(False, "Freeze the image tower.", form="switch")
-    lock_text: bool = option(False, "Freeze the text tower.", form="switch")
+    lock_image: bool = tower_option("image", "lock", False)
+    lock_text: bool = tower_option("text", "lock", False)
     unlock: list[str] = option(help="TOWER:patterns kept trainable in a locked tower, e.g. 'image:layer4*,!*bn*'.",
                                factory=list, flags=("--unlock", "--unlock-pattern"), form="list")
     # loss
@@ -115,8 +157,8 @@ class TrainConfig:
     batch_size: int = option(128, "Per-process batch size.", low=AT_LEAST_1)
     accum_steps: int = option(1, "Gradient accumulation steps.", low=AT_LEAST_1)
     lr: float = option(5e-4, "Peak learning rate (AdamW, warm-up then cosine; OpenCLIP's default).", low=POSITIVE)
-    image_lr: float | None = option(None, "Learning rate of the image tower and head (default: --lr).", low=POSITIVE)
-    text_lr: float | None = option(None, "Learning rate of the text tower and head (default: --lr).", low=POSITIVE)
+    image_lr: float | None = tower_option("image", "lr")
+    text_lr: float | None = tower_option("text", "lr")
     weight_decay: float = option(0.05, "AdamW weight decay (not on norms and biases).", low=NON_NEGATIVE)
     layer_decay: float | None = option(None, "Layer-wise lr decay: a tower layer at depth d of L trains at "
                                        "lr x decay^(L-d) (0 < decay <= 1).", low=POSITIVE, high=(1, True))
@@ -198,6 +240,12 @@ class TrainConfig:
             return list(self.eval)
         from .evals import suggested_evals
         return suggested_evals(self.data)
+
+    def tower(self, side: str) -> TowerConfig:
+        """The settings of the ``image`` or ``text`` tower."""
+        if side not in ("image", "text"):
+            raise ValueError(f"side must be 'image' or 'text', not {side!r}")
+        return TowerConfig(side, **{part: getattr(self, TowerConfig.key(side, part)) for part in TowerConfig.FIELDS})
 
     @classmethod
     def create(cls, given: dict[str, Any] | None = None, source: str = "flags") -> "TrainConfig":

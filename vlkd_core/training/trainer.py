@@ -100,7 +100,7 @@ class Trainer:
                 caches[side] = None
                 continue
             extra = f"{cfg.data}|{json.dumps(cfg.data_options, sort_keys=True)}" if side == "image" else ""
-            fingerprint = model_fingerprint(getattr(cfg, side), self.bundle.tower(side), extra=extra)
+            fingerprint = model_fingerprint(cfg.tower(side).spec, self.bundle.tower(side), extra=extra)
             caches[side] = FeatureCache(fingerprint, cfg.feature_cache_dir if cfg.feature_cache == "disk" else None)
         self.bundle.use_caches(caches)
         self.caches = caches
@@ -126,8 +126,9 @@ class Trainer:
 
     def _build_optimizer(self) -> None:
         cfg = self.config
-        depths = depth_functions(self.bundle.model, {"image": cfg.image, "text": cfg.text}, cfg.layer_decay)
-        lrs = {"image": cfg.image_lr or cfg.lr, "text": cfg.text_lr or cfg.lr, "other": cfg.lr}
+        depths = depth_functions(self.bundle.model, {side: cfg.tower(side).spec for side in ("image", "text")},
+                                 cfg.layer_decay)
+        lrs = {side: cfg.tower(side).lr or cfg.lr for side in ("image", "text")} | {"other": cfg.lr}
         groups = param_groups(self.bundle.named_parameters_by_side(), lrs, cfg.weight_decay, depths)
         self.optimizer = build_optimizer(groups, in_backward=cfg.optimizer_in_backward)
         self.scheduler = warmup_cosine(self.optimizer, cfg.warmup(self.total_steps), self.total_steps)
