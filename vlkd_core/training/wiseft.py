@@ -57,11 +57,18 @@ def save_start_weights(run_dir: Path, model: nn.Module) -> Path:
 
 def load_start_weights(run_dir: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
+
+    from ..runfiles import is_real_dir, is_regular
     path = Path(run_dir) / START
     if not path.is_file():
         raise UsageError(f"--wise-ft: run '{run_dir}' has no starting weights ({START}); it was "
                          "trained before vlkd saved them, so there is nothing to interpolate from")
-    return load_file(str(path))
+    if not (is_real_dir(path.parent) and is_regular(path)):
+        raise UsageError(f"--wise-ft: '{path}' is a symbolic link; a run folder holds plain files")
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # a damaged file: one line, not a traceback
+        raise UsageError(f"--wise-ft: '{path}' is not a readable safetensors file ({str(exc)[:120]})") from None
 
 
 @contextlib.contextmanager
