@@ -55,6 +55,8 @@ def _local_paths(value: str) -> Iterator[Path]:
             path = Path(name).expanduser()
             if path.exists():
                 yield path
+            elif "," in name:  # several CSV files in one option ("a.csv,b.csv")
+                yield from (Path(p.strip()).expanduser() for p in name.split(",") if Path(p.strip()).expanduser().exists())
 
 
 def _strings(options: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
