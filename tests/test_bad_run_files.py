@@ -183,3 +183,17 @@ def test_bad_input_exits_2_in_every_command(copy, tmp_path):
     for args in commands:
         result = cli(*args)
         assert result.exit_code == 2, (args, result.exit_code, result.stderr)
+
+
+def test_report_never_writes_through_a_link_and_skips_damaged_metrics_lines(copy, tmp_path):
+    from vlkd_core.report.build import _records
+    outside = tmp_path / "outside.html"
+    outside.write_text("mine")
+    (copy / "report.html").symlink_to(outside)
+    result = cli("report", copy)
+    assert result.exit_code == 2 and "holds 'report.html', a symbolic link" in lines(result)[0]
+    assert outside.read_text() == "mine"
+    metrics = copy / "metrics.jsonl"
+    good = _records(copy)
+    metrics.write_bytes(metrics.read_bytes() + b'{"type": "train", "step": \xff\n[1, 2]\n')
+    assert _records(copy) == good != []
