@@ -57,7 +57,11 @@ class ExtractConfig:
         for flag, value in (("--batch-size", self.batch_size), ("--shard-size", self.shard_size)):
             if value < 1:
                 raise UsageError(f"{flag} must be >= 1, not {value}")
-        claim(self.out, "--out", STORE, resume=True)  # an empty folder, or this store to finish
+
+    def check_out(self) -> None:
+        """``--out`` is absent, empty or this store to finish (see :mod:`vlkd_core.folders`).
+        The main rank's call: the others would see its first files appear."""
+        claim(self.out, "--out", STORE, resume=True)
 
 
 def build_tower(cfg: ExtractConfig) -> torch.nn.Module:
@@ -133,6 +137,8 @@ def extract(cfg: ExtractConfig, console: Any = None) -> dict[str, Any] | None:
     """Run the extraction on this process's share; returns the manifest on rank 0."""
     from ..training.runtime import setup_runtime, teardown_runtime
     cfg.validate()
+    if int(os.environ.get("RANK", "0")) == 0:
+        cfg.check_out()
     _init_distributed()
     rt = setup_runtime()
     try:
