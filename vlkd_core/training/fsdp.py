@@ -165,9 +165,11 @@ def write_rank_files(tmp: Path, bundle: nn.Module, optimizer: torch.optim.Optimi
     """Write this rank's weights and optimizer slices into ``tmp``; returns the sharded names."""
     from safetensors.torch import save_file
     weights, sharded = local_weights(bundle, rank)
+    from ..storage import write_errors
     from .checkpoint import save_torch
-    save_file(weights, str(tmp / weights_file(rank)))
-    save_torch(local_optimizer_state(optimizer), tmp / optimizer_file(rank))
+    with write_errors(f"rank {rank}'s slices of checkpoint '{tmp}'", tmp):  # a full disk: one line
+        save_file(weights, str(tmp / weights_file(rank)))
+        save_torch(local_optimizer_state(optimizer), tmp / optimizer_file(rank))
     return sharded
 
 

@@ -50,8 +50,12 @@ def save_start_weights(run_dir: Path, model: nn.Module) -> Path:
     path = Path(run_dir) / START
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file(start_state(model), str(tmp))
-    os.replace(tmp, path)
+    try:
+        save_file(start_state(model), str(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk would stay full
+        raise
     return path
 
 
