@@ -43,6 +43,8 @@ def kind_of(folder: Path) -> str | None:
         return CHECKPOINT
     if "config.json" in names and names & RUN_FILES or _has_checkpoints(Path(folder) / "checkpoints"):
         return RUN
+    if names == {".lock"}:  # a run killed between taking its lock and writing config.json
+        return RUN
     return None
 
 
