@@ -209,3 +209,33 @@ def test_every_command_writing_into_a_named_folder_refuses_vlkd_folders(fresh, t
         line = one_line(result)
         assert words in line, (args, line)
     assert digest(tmp_path) == before
+
+
+def test_what_a_folder_is_comes_from_the_files_vlkd_writes(runs, tmp_path):
+    from vlkd_core import folders
+    assert folders.kind_of(runs / "a") == folders.RUN
+    assert folders.kind_of(runs / "a" / "checkpoints" / "step-0000004") == folders.CHECKPOINT
+    assert folders.kind_of(runs) is None and folders.kind_of(tmp_path / "absent") is None
+    killed = tmp_path / "killed-run"
+    killed.mkdir()
+    (killed / ".lock").write_text("")  # killed between its lock and its config.json
+    assert folders.kind_of(killed) == folders.RUN
+    pytest_dir = tmp_path / "pytest-7"  # pytest's numbered folders hold a .lock too
+    (pytest_dir / "test_x0").mkdir(parents=True)
+    (pytest_dir / ".lock").write_text("")
+    project = tmp_path / "project"  # another tool's checkpoints/ is not a vlkd run
+    (project / "checkpoints").mkdir(parents=True)
+    (project / "checkpoints" / "epoch=3.ckpt").write_text("")
+    cache = tmp_path / "cache"  # a --feature-cache-dir is not a store
+    cache.mkdir()
+    (cache / "features-0123456789abcdef.safetensors").write_bytes(b"")
+    assert [folders.kind_of(p) for p in (pytest_dir, project, cache)] == [None, None, None]
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "extraction.json").write_text("{}")
+    export = tmp_path / "export"
+    vlkd.export(runs / "a", "safetensors", export)
+    assert (folders.kind_of(store), folders.kind_of(export)) == (folders.STORE, folders.EXPORT)
+    folders.check_write_into(tmp_path / "new" / "deeper", "--out")  # fine: nothing of vlkd around
+    with pytest.raises(UsageError, match="lies inside the feature store"):
+        folders.check_write_into(store / "sub", "--out")
