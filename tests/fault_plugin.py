@@ -55,8 +55,11 @@ def arm(point: str, n: int, folder: str | None = None) -> None:
         def save(obj, f, *args, **kwargs):
             real_save(obj, f, *args, **kwargs)
             if _tick("save-write"):
-                size = os.path.getsize(f)
-                with open(f, "r+b") as fh:
+                if hasattr(f, "flush"):  # vlkd saves through a file object (a full disk is then an OSError)
+                    f.flush()
+                path = getattr(f, "name", f)
+                size = os.path.getsize(path)
+                with open(path, "r+b") as fh:
                     fh.truncate(size // 2)
                 die()
         torch.save = save

@@ -79,7 +79,7 @@ def test_strict_stops_at_the_first_bad_image_and_leaves_no_shards(tmp_path):
     csv, _ = make_csv(tmp_path, n=3)
     out = tmp_path / "shards"
     result = convert(csv, out, "--strict")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input: the one exit code of every command
     assert "cut.jpg" in result.stderr and f"{csv}, line 5" in result.stderr
     assert list(out.glob("*.tar")) == []
 
@@ -88,7 +88,7 @@ def test_malformed_csv_fails_before_writing(tmp_path):
     csv = tmp_path / "bad.csv"
     csv.write_text("filepath,title\na.jpg,fine\nb.jpg\n")
     result = runner.invoke(app, ["data", "to-webdataset", str(csv), str(tmp_path / "out")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"{csv}, line 3" in result.stderr and "missing columns" in result.stderr
     assert not (tmp_path / "out").exists()
     missing = runner.invoke(app, ["data", "to-webdataset", str(tmp_path / "none.csv"), str(tmp_path / "o")])
@@ -104,7 +104,7 @@ def test_nothing_usable_is_an_error_and_maxcount_is_checked(tmp_path):
     csv = tmp_path / "gone.csv"
     csv.write_text("filepath,title\nnowhere.jpg,missing\n")
     result = runner.invoke(app, ["data", "to-webdataset", str(csv), str(tmp_path / "out")])
-    assert result.exit_code == 1 and "no usable rows" in result.stderr and "file not found" in result.stderr
+    assert result.exit_code == 2 and "no usable rows" in result.stderr and "file not found" in result.stderr
     assert list((tmp_path / "out").glob("*.tar")) == []
     zero = runner.invoke(app, ["data", "to-webdataset", str(csv), str(tmp_path / "o"), "--maxcount", "0"])
     assert zero.exit_code == 2 and "--maxcount" in zero.stderr

@@ -166,14 +166,20 @@ def test_a_format_that_does_not_fit_names_those_that_do(toy_run, tmp_path):
 
 
 def test_an_occupied_out_needs_overwrite_and_is_replaced_whole(toy_run, tmp_path):
+    """--overwrite replaces a previous export whole, and never a folder vlkd did not write."""
     out = tmp_path / "out"
     out.mkdir()
     (out / "mine.txt").write_text("keep me")
+    for extra in ([], ["--overwrite"]):
+        result = cli(["export", str(toy_run), "--format", "safetensors", "--out", str(out), *extra])
+        assert result.exit_code == 2 and "not empty and not a vlkd export" in result.stderr, result.stderr
+        assert (out / "mine.txt").read_text() == "keep me"
+    (out / "mine.txt").unlink()
+    vlkd.export(toy_run, "onnx", out)
     result = cli(["export", str(toy_run), "--format", "safetensors", "--out", str(out)])
-    assert result.exit_code == 2 and "--overwrite" in result.stderr and "not empty" in result.stderr
-    assert (out / "mine.txt").read_text() == "keep me"
+    assert result.exit_code == 2 and "--overwrite" in result.stderr and "previous export" in result.stderr
     vlkd.export(toy_run, "safetensors", out, overwrite=True)
-    assert not (out / "mine.txt").exists() and (out / "vlkd_export.json").exists()
+    assert not (out / "image.onnx").exists() and json.loads((out / "vlkd_export.json").read_text())["format"] == "safetensors"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no partial or old folder left
 
 

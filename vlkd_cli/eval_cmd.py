@@ -67,13 +67,22 @@ def eval_command(
     model.eval()
     with trust, weights:
         metrics = run_evaluators(build_evaluators(specs), model)
-    out.parent.mkdir(parents=True, exist_ok=True)
     record = {"evaluators": specs, "metrics": metrics}
     if wise_ft is not None:
         record["wise_ft"] = wise_ft
-    out.write_text(json.dumps(record, indent=2))
+    _write(out, record)
     console.print(metrics_table(metrics, title))
     console.print(f"[dim]wrote {out}[/]")
+
+
+def _write(out: Path, record: dict) -> None:
+    """eval.json as a fresh file renamed into place: a link planted in a received run folder is
+    replaced, never written through; a full disk is one line."""
+    from vlkd_core.runfiles import write_atomic
+    from vlkd_core.storage import write_errors
+    with write_errors(f"'{out}'", out.parent):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(out, json.dumps(record, indent=2), durable=False)
 
 
 def _pretrained_towers(image: str, text: Optional[str], image_pretrained: Optional[str],

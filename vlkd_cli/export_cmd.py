@@ -15,8 +15,10 @@ def _format_help() -> str:
 def export_command(
     run: Path = typer.Argument(..., help="Run directory, checkpoint folder or safetensors export."),
     format: str = typer.Option(..., "--format", "-f", help=f"Export format. {_format_help()}."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder to write (must be empty or absent)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out folder."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write (absent or empty; never a run, "
+                             "checkpoint or feature store, nor inside one)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous export at --out "
+                                   "(never any other folder), in one atomic swap."),
 ):
     """Write a trained model in a format another library loads directly."""
     from vlkd_core.exports import export

@@ -48,6 +48,7 @@ def extract_command(
                         pretrained=pretrained, cache_dir=cache_dir, out=out, dtype=dtype,
                         batch_size=batch_size, shard_size=shard_size, seed=seed, progress=progress)
     cfg.validate()  # before launching processes
+    cfg.check_out()
     if needs_launch(nproc_per_node, nnodes):
         command_url_trust(allow_pipe, [options])
         raise typer.Exit(launch("features extract", nproc_per_node, nnodes, node_rank, rdzv_endpoint,

@@ -1,4 +1,8 @@
-"""Errors the user can act on. Each carries the exit code the CLI returns."""
+"""Errors the user can act on. Each carries the exit code the CLI returns, by one policy for
+every command: 2 when what the user typed or gave is wrong (flags, config files, data, run
+folders, checkpoints, feature stores, target folders), 1 when work that was fine to ask for
+failed (the disk filled up, a folder is read-only, the loss diverged, a plugin is broken), 3 when
+a run folder is in use by another training (:mod:`.training.runlock`), 128 + N after signal N."""
 from __future__ import annotations
 
 import difflib
@@ -47,7 +51,13 @@ class PluginError(VlkdError):
 
 
 class DataError(VlkdError):
-    """Unreadable or malformed input data (names the file and row)."""
+    """Unreadable or malformed input data (names the file and row): bad input, exit code 2."""
+
+    exit_code = 2
+
+
+class StorageError(VlkdError):
+    """The file system refused a write: disk full, read-only, no permission (names the file)."""
 
 
 class NonFiniteLossError(VlkdError):

@@ -15,6 +15,7 @@ accept ``-`` for ``_`` (``image-size`` = ``image_size``), as flags do. Each ``pa
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,7 +67,8 @@ def parse_backbone_spec(spec: str, flag: str = "backbone") -> BackboneSpec:
 
 # -- name[:weight],... -------------------------------------------------------------------------
 def parse_weighted_names(text: str, flag: str = "--loss") -> list[tuple[str, float]]:
-    """``infonce:1.0,simreg:0.5`` -> [('infonce', 1.0), ('simreg', 0.5)]; weight defaults to 1."""
+    """``infonce:1.0,simreg:0.5`` -> [('infonce', 1.0), ('simreg', 0.5)]; weight defaults to 1 and
+    must be finite and > 0 (the same rule for ``--loss`` and ``--data``)."""
     items: list[tuple[str, float]] = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
@@ -75,9 +77,12 @@ def parse_weighted_names(text: str, flag: str = "--loss") -> list[tuple[str, flo
         if not name.strip():
             raise UsageError(f"{flag} '{part}': a name is missing before ':'")
         try:
-            items.append((name.strip(), float(weight) if weight else 1.0))
+            value = float(weight) if weight else 1.0
         except ValueError:
             raise UsageError(f"{flag} '{part}': weight '{weight}' is not a number") from None
+        if not (math.isfinite(value) and value > 0):  # a weight <= 0 would flip or drop a term
+            raise UsageError(f"{flag} '{part}': weight {weight.strip()} must be a finite number > 0")
+        items.append((name.strip(), value))
     if not items:
         raise UsageError(f"{flag} is empty")
     names = [n for n, _ in items]

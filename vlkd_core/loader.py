@@ -8,13 +8,14 @@ reachable, as for ``vlkd eval RUN``; nothing is downloaded that training did not
 """
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 
 import torch
 
 from .errors import UsageError
 from .loaded_model import LoadedModel
+from .runfiles import is_regular, read_json
 
 EXPORT_INFO = "vlkd_export.json"    # written by every `vlkd export` format
 EXPORT_CONFIG = "config.json"       # the resolved TrainConfig (safetensors format)
@@ -28,7 +29,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     if not path.exists():
         raise UsageError(f"vlkd.load: '{path}' does not exist (expected a run directory, a checkpoint "
                          "folder or a `vlkd export --format safetensors` folder)")
-    if (path / EXPORT_INFO).is_file():
+    if os.path.lexists(path / EXPORT_INFO):
         return _load_export(path, device)
     from .training import checkpoint
     from .training.restore import load_run
@@ -38,12 +39,14 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
 
 
 def export_info(folder: Path) -> dict:
+    """``vlkd_export.json``, read as data: a plain file holding an object with a ``format``."""
     try:
-        info = json.loads((folder / EXPORT_INFO).read_text())
-        assert isinstance(info, dict) and isinstance(info.get("format"), str)
-        return info
-    except (OSError, ValueError, AssertionError):
-        raise UsageError(f"'{folder / EXPORT_INFO}' is unreadable (not written by `vlkd export`?)") from None
+        info = read_json(folder / EXPORT_INFO)
+    except UsageError as exc:
+        raise UsageError(f"{exc} (not written by `vlkd export`?)") from None
+    if not isinstance(info.get("format"), str):
+        raise UsageError(f"'{folder / EXPORT_INFO}' names no format (not written by `vlkd export`?)")
+    return info
 
 
 def _load_export(folder: Path, device: str | torch.device) -> LoadedModel:
@@ -56,17 +59,16 @@ def _load_export(folder: Path, device: str | torch.device) -> LoadedModel:
         raise UsageError(f"'{folder}' is a '{info['format']}' export, which its own library loads; "
                          "vlkd.load reads run folders, checkpoints and safetensors exports")
     config_path = folder / EXPORT_CONFIG
-    try:
-        data = json.loads(config_path.read_text())
-    except (OSError, ValueError):
-        raise UsageError(f"'{config_path}' is missing or not JSON") from None
-    cfg = TrainConfig.from_dict(data, source=str(config_path))
+    cfg = TrainConfig.from_dict(read_json(config_path), source=str(config_path))
     cfg.resume = None
     model = compose(cfg).model
     weights = folder / EXPORT_WEIGHTS
-    if not weights.is_file():
-        raise UsageError(f"'{weights}' is missing")
-    missing, unexpected = load_model(model, str(weights), strict=False)
+    if not is_regular(weights):
+        raise UsageError(f"'{weights}' is missing or not a plain file")
+    try:
+        missing, unexpected = load_model(model, str(weights), strict=False)
+    except Exception as exc:  # a damaged file: one line, not a traceback
+        raise UsageError(f"'{weights}' is not a readable safetensors file ({str(exc)[:120]})") from None
     if missing or unexpected:
         raise UsageError(f"'{weights}' does not match the model built from '{config_path}' "
                          f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")

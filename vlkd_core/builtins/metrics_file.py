@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 
 from vlkd_core.hookspecs import hookimpl
+from vlkd_core.runfiles import append_text, read_bytes, write_atomic
 
 
 def _append(run, record: dict) -> None:
-    with open(run.run_dir / "metrics.jsonl", "a") as fh:
-        fh.write(json.dumps(record) + "\n")
+    append_text(run.run_dir / "metrics.jsonl", json.dumps(record) + "\n")  # never through a link
 
 
 def truncate_metrics(path, step: int) -> None:
@@ -21,16 +20,15 @@ def truncate_metrics(path, step: int) -> None:
     if not path.exists():
         return
     kept = []
-    for line in path.read_text().splitlines():
+    text = read_bytes(path).decode("utf-8", "replace")  # a damaged line is dropped below
+    for line in text.splitlines():
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(record, dict) and record.get("step", 0) <= step:
+        if isinstance(record, dict) and isinstance(record.get("step", 0), (int, float)) and record.get("step", 0) <= step:
             kept.append(line + "\n")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(kept))
-    os.replace(tmp, path)
+    write_atomic(path, "".join(kept), durable=False)
 
 
 @hookimpl

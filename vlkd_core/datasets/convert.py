@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DataError, UsageError
+from ..storage import write_errors
 from .csv import CsvDataset, CsvRow
 from .robust import decode_image, describe_error
 
@@ -86,8 +87,11 @@ def check_prefix(prefix: str) -> None:
 
 
 def prepare_out_dir(out_dir: Path, prefix: str, overwrite: bool) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    old = sorted(out_dir.glob(f"{prefix}-*.tar"))
+    from ..folders import check_write_into
+    check_write_into(out_dir, "OUT_DIR")  # never into a run, checkpoint, feature store or export
+    with write_errors(f"OUT_DIR '{out_dir}'", out_dir.parent):
+        out_dir.mkdir(parents=True, exist_ok=True)
+    old = sorted(p for p in out_dir.glob(f"{prefix}-*.tar") if p.is_file() or p.is_symlink())
     if old and not overwrite:
         raise UsageError(f"{out_dir} already holds {len(old)} {prefix}-*.tar shard(s); choose "
                          f"another OUT_DIR or pass --overwrite to replace them")
@@ -115,8 +119,9 @@ def csv_to_webdataset(csv_path: str, out_dir: str | Path, maxcount: int = 10_000
     prepare_out_dir(out, prefix, overwrite)
     report = ConvertReport(total=len(rows))
     try:
-        with ShardWriter(str(out / f"{prefix}-%06d.tar"), maxcount=maxcount, maxsize=maxsize,
-                         verbose=0, post=report.shards.append) as writer:
+        with write_errors(f"shards in OUT_DIR '{out}'", out), \
+                ShardWriter(str(out / f"{prefix}-%06d.tar"), maxcount=maxcount, maxsize=maxsize,
+                            verbose=0, post=report.shards.append) as writer:
             write_rows(rows, writer, report, strict, progress)
     except BaseException:  # strict stop or Ctrl-C: leave no partial shards behind
         for shard in report.shards:

@@ -19,9 +19,12 @@ import torch
 
 from .. import api
 from ..errors import UsageError
+from ..folders import STORE, claim
+from ..storage import write_errors
 from ..freeze import lock
 from . import layout
 from .encode import Encoder, preprocessing, weights_sha256
+from .fingerprint import data_fingerprint
 from .progress import ExtractProgress
 from .sources import units_of
 
@@ -55,6 +58,11 @@ class ExtractConfig:
             if value < 1:
                 raise UsageError(f"{flag} must be >= 1, not {value}")
 
+    def check_out(self) -> None:
+        """``--out`` is absent, empty or this store to finish (see :mod:`vlkd_core.folders`).
+        The main rank's call: the others would see its first files appear."""
+        claim(self.out, "--out", STORE, resume=True)
+
 
 def build_tower(cfg: ExtractConfig) -> torch.nn.Module:
     """The tower as a run's teacher is built: the same options, locked, eval mode."""
@@ -72,6 +80,7 @@ def settings_of(cfg: ExtractConfig, tower: torch.nn.Module, units: int) -> dict[
             "weights_sha256": weights_sha256(tower), "preprocessing": preprocessing(tower, cfg.side),
             "dtype": cfg.dtype, "width": int(tower.output_dim), "batch_size": cfg.batch_size,
             "data": {"name": cfg.data, "options": cfg.data_options, "split": cfg.split},
+            "data_fingerprint": data_fingerprint(cfg.data_options),
             "shard_size": cfg.shard_size, "units": units, "key_scheme": KEY_SCHEME[cfg.side]}
 
 
@@ -79,6 +88,7 @@ def _claim(folder: Path, settings: dict[str, Any]) -> None:
     """Write the settings, or check that a previous extraction into ``folder`` used these."""
     import json
     path = folder / layout.SETTINGS
+    layout.remove_leftovers(folder)  # temporary files of a killed extraction
     before = layout.read_json(path)
     if before is None:
         if path.exists() or any(folder.glob("features-*.safetensors")):
@@ -86,7 +96,8 @@ def _claim(folder: Path, settings: dict[str, Any]) -> None:
                              "use an empty --out folder")
         layout.write_json(path, settings)
         return
-    differ = sorted(k for k in settings if json.dumps(before.get(k), sort_keys=True) != json.dumps(settings[k], sort_keys=True))
+    differ = sorted(k for k in settings if json.dumps(before.get(k), sort_keys=True) != json.dumps(settings[k], sort_keys=True)
+                    and (k in before or k != "data_fingerprint"))  # an extraction begun before fingerprints
     if differ:
         raise UsageError(f"'{folder}' holds an extraction with another {differ[0]} "
                          f"({json.dumps(before.get(differ[0]))[:80]}); resume it with the same flags "
@@ -126,6 +137,8 @@ def extract(cfg: ExtractConfig, console: Any = None) -> dict[str, Any] | None:
     """Run the extraction on this process's share; returns the manifest on rank 0."""
     from ..training.runtime import setup_runtime, teardown_runtime
     cfg.validate()
+    if int(os.environ.get("RANK", "0")) == 0:
+        cfg.check_out()
     _init_distributed()
     rt = setup_runtime()
     try:
@@ -137,13 +150,15 @@ def extract(cfg: ExtractConfig, console: Any = None) -> dict[str, Any] | None:
 def _extract(cfg: ExtractConfig, rt: Any, console: Any) -> dict[str, Any] | None:
     from ..training.runtime import seed_everything
     folder = Path(cfg.out)
-    folder.mkdir(parents=True, exist_ok=True)
+    with write_errors(f"feature store '{folder}'", folder.parent):
+        folder.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
     tower = build_tower(cfg)
     units = units_of(api.build_dataset(cfg.data, split=cfg.split, **cfg.data_options), cfg.shard_size)
     settings = settings_of(cfg, tower, len(units))
     if rt.is_main:
-        _claim(folder, settings)
+        with write_errors(f"feature store '{folder}'", folder):
+            _claim(folder, settings)
     _barrier(rt.distributed)  # nothing is written before every rank has seen what is finished
     start = time.perf_counter()
     todo = [u for u in units if layout.finished_record(folder, layout.shard_file(u.index)) is None]
@@ -154,11 +169,13 @@ def _extract(cfg: ExtractConfig, rt: Any, console: Any) -> dict[str, Any] | None
     with ExtractProgress(total, len(mine), rt.is_main and cfg.progress, console) as bar:
         for unit in mine:
             tensors, samples = encoder.encode(unit, bar.advance)
-            layout.write_shard(folder, layout.shard_file(unit.index), tensors,
-                               {"source": unit.source, "entries": len(tensors), "samples": samples})
+            with write_errors(f"feature store '{folder}'", folder):
+                layout.write_shard(folder, layout.shard_file(unit.index), tensors,
+                                   {"source": unit.source, "entries": len(tensors), "samples": samples})
             bar.unit_done()
     _barrier(rt.distributed)
     if not rt.is_main:
         return None
-    manifest = _finish(folder, settings, units)
+    with write_errors(f"feature store '{folder}'", folder):
+        manifest = _finish(folder, settings, units)
     return {**manifest, "seconds": time.perf_counter() - start, "encoded": len(todo)}  # not in the file

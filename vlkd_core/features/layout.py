@@ -24,7 +24,10 @@ import struct
 from pathlib import Path
 from typing import Any
 
+from .. import runfiles
 from ..durable import publish, sha256_of
+from ..errors import UsageError
+from ..runfiles import is_regular, write_atomic
 
 FORMAT = "vlkd-features"
 VERSION = 1
@@ -52,9 +55,7 @@ def record_file(shard: str) -> str:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    publish(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def write_shard(folder: Path, name: str, tensors: dict, record: dict[str, Any]) -> dict[str, Any]:
@@ -62,20 +63,31 @@ def write_shard(folder: Path, name: str, tensors: dict, record: dict[str, Any]) 
     from safetensors.torch import save_file
     path = folder / name
     tmp = folder / f".{name}.tmp-{os.getpid()}"
-    save_file(tensors, str(tmp), metadata={"format": FORMAT})
-    publish(tmp, path)
+    tmp.unlink(missing_ok=True)  # never write through a link left there
+    try:
+        save_file(tensors, str(tmp), metadata={"format": FORMAT})
+        publish(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk stays full otherwise
+        raise
     record = {**record, "file": name, "bytes": path.stat().st_size, "sha256": sha256_of(path)}
     write_json(folder / record_file(name), record)
     return record
 
 
+def remove_leftovers(folder: Path) -> None:
+    """Delete the temporary files a killed or failed extraction left in ``folder``."""
+    for junk in folder.glob(".*.tmp-*"):
+        if is_regular(junk) or junk.is_symlink():
+            junk.unlink(missing_ok=True)
+
+
 def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object, or None when missing, unreadable or not an object."""
+    """A JSON object, or None when missing, unreadable, not UTF-8 JSON, a link or not an object."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        return runfiles.read_json(path)
+    except (OSError, UsageError):
         return None
-    return data if isinstance(data, dict) else None
 
 
 def finished_record(folder: Path, name: str) -> dict[str, Any] | None:
@@ -83,7 +95,7 @@ def finished_record(folder: Path, name: str) -> dict[str, Any] | None:
     sha256 match it; None means the shard must be (re)written."""
     record = read_json(folder / record_file(name))
     path = folder / name
-    if record is None or record.get("file") != name or not path.is_file():
+    if record is None or record.get("file") != name or not is_regular(path):
         return None
     if path.stat().st_size != record.get("bytes") or sha256_of(path) != record.get("sha256"):
         return None
@@ -99,3 +111,41 @@ def read_header(path: Path) -> dict[str, Any]:
         header = json.loads(fh.read(size))
     header.pop("__metadata__", None)
     return header
+
+
+# what every key of a finished manifest must hold (a hand-edited one is refused in one line)
+MANIFEST_TYPES = {"side": str, "width": int, "dtype": str, "model": dict, "count": int, "samples": int,
+                  "units": int, "shards": list, "data": dict, "preprocessing": dict}
+SHARD_TYPES = {"file": str, "bytes": int, "sha256": str, "entries": int, "samples": int}
+
+
+def _type_problem(data: dict[str, Any], types: dict[str, type], where: str) -> str | None:
+    for key, kind in types.items():
+        if key not in data:
+            return f"{where} has no '{key}'"
+        value = data[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"{where}'s '{key}' is {json.dumps(value)[:40]}, not {'a number' if kind is int else 'a ' + kind.__name__}"
+    return None
+
+
+def manifest_problem(manifest: dict[str, Any]) -> str | None:
+    """What is wrong with a store's manifest (types, keys, the shard list against the units and
+    the count), or None."""
+    problem = _type_problem(manifest, MANIFEST_TYPES, "the manifest")
+    if problem:
+        return problem
+    for n, shard in enumerate(manifest["shards"]):
+        if not isinstance(shard, dict):
+            return f"shards[{n}] is not a table"
+        problem = _type_problem(shard, SHARD_TYPES, f"shards[{n}]")
+        if problem:
+            return problem
+    fingerprint = manifest.get("data_fingerprint", {})
+    if not (isinstance(fingerprint, dict) and all(isinstance(v, str) for v in fingerprint.values())):
+        return "its 'data_fingerprint' is not a table of digests"
+    if len(manifest["shards"]) != manifest["units"]:
+        return f"lists {len(manifest['shards'])} shards of the extraction's {manifest['units']}"
+    if sum(s["entries"] for s in manifest["shards"]) != manifest["count"]:
+        return f"its shards hold {sum(s['entries'] for s in manifest['shards'])} entries, not its count {manifest['count']}"
+    return None

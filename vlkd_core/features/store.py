@@ -8,6 +8,7 @@ the store and, where there is one, the key.
 """
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -27,6 +28,9 @@ class FeatureStore:
             raise self.error(f"no readable {layout.MANIFEST}{hint}")
         if manifest.get("format") != layout.FORMAT or manifest.get("version") != layout.VERSION:
             raise self.error(f"not a {layout.FORMAT} v{layout.VERSION} store")
+        problem = layout.manifest_problem(manifest)
+        if problem:
+            raise self.error(f"{layout.MANIFEST}: {problem}")
         self.manifest = manifest
         self.side, self.width, self.dtype = manifest["side"], int(manifest["width"]), manifest["dtype"]
         self.model = manifest["model"]
@@ -48,14 +52,17 @@ class FeatureStore:
         if want is None:
             raise self.error(f"unknown dtype '{self.dtype}' in {layout.MANIFEST}")
         index: dict[str, int] = {}
-        for n, shard in enumerate(self.manifest.get("shards", [])):
-            name = str(shard.get("file", ""))
+        for n, shard in enumerate(self.manifest["shards"]):
+            name = shard["file"]
             path = self.folder / name
-            if not layout.SHARD_NAME.match(name) or not path.is_file():
+            if not layout.SHARD_NAME.fullmatch(name) or not layout.is_regular(path):
                 raise self.error(f"shard '{name}' is missing or not a feature shard name")
-            if path.stat().st_size != shard.get("bytes") or layout.sha256_of(path) != shard.get("sha256"):
+            if path.stat().st_size != shard["bytes"] or layout.sha256_of(path) != shard["sha256"]:
                 raise self.error(f"shard '{name}' does not match its sha256 in {layout.MANIFEST}")
-            for key, info in layout.read_header(path).items():
+            header = self._header(path)
+            if len(header) != shard["entries"]:
+                raise self.error(f"shard '{name}' holds {len(header)} entries, but {layout.MANIFEST} says {shard['entries']}")
+            for key, info in header.items():
                 if info.get("dtype") != want:
                     raise self.error(f"key '{key}' is {info.get('dtype')}, but the store says {self.dtype} ({want})")
                 if info.get("shape") != [self.width]:
@@ -63,6 +70,15 @@ class FeatureStore:
                 index.setdefault(key, n)
             self._files.append(path)
         self._index = index
+
+    def _header(self, path: Path) -> dict[str, Any]:
+        try:
+            header = layout.read_header(path)
+        except (OSError, ValueError, struct.error):
+            raise self.error(f"shard '{path.name}' is not a readable safetensors file") from None
+        if not all(isinstance(info, dict) for info in header.values()):
+            raise self.error(f"shard '{path.name}' is not a readable safetensors file")
+        return header
 
     def check_model(self, side: str, spec: str, pretrained: str | None, options: dict[str, Any]) -> None:
         """The store must hold the features of the teacher the run names."""

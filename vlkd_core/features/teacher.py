@@ -9,6 +9,7 @@ from typing import Any, Callable
 from torch import nn
 
 from ..errors import UsageError
+from .fingerprint import changed, data_fingerprint
 from .sources import entries_of, units_of
 from .store import FeatureStore, StoredFeatures
 from .tower import StoredTower, image_spec_of
@@ -26,7 +27,10 @@ def stored_tower(cfg: Any, side: str, teacher: str | None, build: Callable[[], n
     store = FeatureStore(cfg.teacher_features)
     tower = cfg.tower(side)
     store.check_model(side, tower.spec, tower.pretrained, tower.options)
-    spec = image_spec_of(store.manifest.get("preprocessing", {}).get("image_spec")) if side == "image" else None
+    try:
+        spec = image_spec_of(store.manifest["preprocessing"].get("image_spec")) if side == "image" else None
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise store.error("manifest.json: preprocessing.image_spec is not a size, mean, std and interpolation") from None
     return StoredTower(side, store.width, build, spec)
 
 
@@ -49,6 +53,11 @@ def check_covers(source: Any, cfg: Any, dataset: Any) -> None:
         return
     store = source.store
     if _same_data(cfg, store.manifest.get("data", {})):
+        recorded = store.manifest.get("data_fingerprint")
+        key = None if recorded is None else changed(recorded, data_fingerprint(cfg.data_options))
+        if key is not None:  # a store from before fingerprints has none to compare
+            raise store.error(f"the files of --data-option {key} changed since the store was extracted "
+                              "(their content fingerprint differs); extract the store again into a new --out")
         return
     for unit in units_of(dataset, 4096):
         for key, item in unit.items():

@@ -9,14 +9,25 @@ import numpy as np
 import torch
 
 from ..errors import UsageError
+from ..runfiles import first_link, read_bytes, read_json, write_atomic
 from . import plots
 
 
 def _records(run_dir: Path) -> list[dict]:
+    """metrics.jsonl's records; a damaged line (a killed run's torn last line, stray bytes) is
+    left out rather than ending the report."""
     path = run_dir / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for line in read_bytes(path).decode("utf-8", "replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
 
 
 def _eval_dataset(cfg):
@@ -96,9 +107,14 @@ def _model_figures(restored, out: Path, samples: int, queries: int, top_k: int) 
 
 
 def _page(run_dir: Path, config: dict, figures: list[tuple[str, Path]]) -> str:
-    summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
+    try:
+        summary = read_json(run_dir / "summary.json")
+    except UsageError:  # missing or damaged: the report goes without it
+        summary = {}
+    if not isinstance(summary.get("metrics"), dict):
+        summary["metrics"] = {}
     rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td></tr>"
-                   for k, v in sorted(summary.get("metrics", {}).items()))
+                   for k, v in sorted(summary["metrics"].items()) if isinstance(v, (int, float)))
     facts = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(summary[k]))}</td></tr>"
                     for k in ("steps", "epochs", "train_seconds", "samples_per_s", "final_loss") if k in summary)
     body = "".join(f"<h2>{html.escape(title)}</h2><img src='report/{path.name}' style='max-width:100%'>"
@@ -117,11 +133,15 @@ def build_report(run_dir: str | Path, samples: int = 300, queries: int = 5, top_
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UsageError(f"report: '{run_dir}' is not a run directory")
+    link = first_link(run_dir)
+    if link is not None:  # the report is written into the run: never through a link out of it
+        raise UsageError(f"report: run folder '{run_dir}' holds '{link.relative_to(run_dir)}', a symbolic link "
+                         "or special file; a run folder is data and holds plain files and folders only")
     out = run_dir / "report"
     out.mkdir(exist_ok=True)
     restored = load_run(run_dir)
     figures = (_curve_figures(run_dir, out) + _run_figures(run_dir, out)
                + _model_figures(restored, out, samples, queries, top_k))
     path = run_dir / "report.html"
-    path.write_text(_page(run_dir, restored.config.to_dict(), figures))
+    write_atomic(path, _page(run_dir, restored.config.to_dict(), figures), durable=False)
     return path

@@ -216,6 +216,9 @@ class TrainConfig:
 
     def validate(self) -> None:
         self.check_fields()
+        from ..grammar import parse_weighted_names
+        parse_weighted_names(self.loss, "--loss")  # weights finite and > 0, before any run folder
+        parse_weighted_names(self.data, "--data")
         if self.fsdp and self.precision == "fp16":
             raise UsageError("--fsdp with --precision fp16 is not supported (its loss scaling is not "
                              "shard-aware); use --precision bf16")
@@ -324,7 +327,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"--config: file '{path}' does not exist")
-    text = path.read_text()
+    from ..runfiles import read_text
+    text = read_text(path, follow=True)  # not UTF-8: one line naming the file
     try:
         if path.suffix == ".toml":
             data = _toml().loads(text)

@@ -109,10 +109,10 @@ def local_weights(bundle: nn.Module, rank: int) -> tuple[dict[str, torch.Tensor]
 def full_weights(folder: Path) -> dict[str, torch.Tensor]:
     """The plain state dict of a sharded checkpoint: slices concatenated in rank order."""
     from safetensors.torch import load_file
-    info = json.loads((Path(folder) / SHARDS).read_text())
-    parts = [load_file(str(Path(folder) / weights_file(r))) for r in range(int(info["world"]))]
+    world, _ = shards_info(folder)
+    parts = [load_file(str(Path(folder) / weights_file(r))) for r in range(world)]
     full = dict(parts[0])
-    for name in info["sharded"]:
+    for name in shards_info(folder)[1]:
         full[name] = torch.cat([part[name] for part in parts], dim=0)
     return full
 
@@ -143,18 +143,33 @@ def load_local_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str
 
 
 def check_world(folder: Path, world: int) -> None:
-    info = json.loads((Path(folder) / SHARDS).read_text())
-    if int(info["world"]) != world:
-        raise UsageError(f"checkpoint '{folder}' was sharded over {info['world']} processes; resume it "
-                         f"with --nproc-per-node x --nnodes = {info['world']} (not {world})")
+    saved, _ = shards_info(folder)
+    if saved != world:
+        raise UsageError(f"checkpoint '{folder}' was sharded over {saved} processes; resume it "
+                         f"with --nproc-per-node x --nnodes = {saved} (not {world})")
+
+
+def shards_info(folder: Path) -> tuple[int, list[str]]:
+    """(world size, names of the sharded tensors) from ``shards.json``, checked as data."""
+    from ..runfiles import read_json
+    path = Path(folder) / SHARDS
+    info = read_json(path)
+    world, sharded = info.get("world"), info.get("sharded")
+    if not (isinstance(world, int) and 0 < world < 1 << 16 and isinstance(sharded, list)
+            and all(isinstance(name, str) for name in sharded)):
+        raise UsageError(f"'{path}' does not hold a world size and a list of sharded tensors")
+    return world, sharded
 
 
 def write_rank_files(tmp: Path, bundle: nn.Module, optimizer: torch.optim.Optimizer, rank: int) -> list[str]:
     """Write this rank's weights and optimizer slices into ``tmp``; returns the sharded names."""
     from safetensors.torch import save_file
     weights, sharded = local_weights(bundle, rank)
-    save_file(weights, str(tmp / weights_file(rank)))
-    torch.save(local_optimizer_state(optimizer), tmp / optimizer_file(rank))
+    from ..storage import write_errors
+    from .checkpoint import save_torch
+    with write_errors(f"rank {rank}'s slices of checkpoint '{tmp}'", tmp):  # a full disk: one line
+        save_file(weights, str(tmp / weights_file(rank)))
+        save_torch(local_optimizer_state(optimizer), tmp / optimizer_file(rank))
     return sharded
 
 

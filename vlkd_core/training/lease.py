@@ -24,7 +24,7 @@ def acquire(folder: Path) -> bool:
         return True
     path = Path(folder) / LEASE
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)  # a planted link is never opened
     except FileNotFoundError:
         return Path(folder).is_dir() and not path.exists() and _legacy(folder)
     except OSError:
@@ -60,8 +60,10 @@ def try_exclusive(folder: Path) -> int | None:
     """For the pruner: an fd holding an exclusive lock on ``folder``'s lease, or None while a
     reader holds it. Folders without a lease file get -1 (nothing to lock)."""
     try:
-        fd = os.open(Path(folder) / LEASE, os.O_RDONLY)
+        fd = os.open(Path(folder) / LEASE, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
+        return -1
+    except OSError:  # a link in place of the lease: nothing of ours to lock
         return -1
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

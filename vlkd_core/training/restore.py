@@ -8,6 +8,7 @@ from ..errors import UsageError
 from . import checkpoint as ckpt
 from .compose import compose
 from .config import TrainConfig
+from .resume import saved_config
 from .bundle import Bundle
 
 
@@ -28,9 +29,8 @@ def load_run(path: str | Path) -> RestoredRun:
     path = Path(path)
     if not path.exists():
         raise UsageError(f"'{path}' does not exist (expected a run directory or a checkpoint folder)")
-    folder = ckpt.find_checkpoint(str(path))
-    meta = ckpt.read_meta(folder)
-    cfg = TrainConfig.from_dict(meta["config"], source=str(folder / "meta.json"))
+    config, folder = saved_config(str(path), None)
+    cfg = TrainConfig.from_dict(config, source=str(folder / "meta.json"))
     cfg.resume = None
     bundle = compose(cfg)
     ckpt.load_weights(folder, bundle)

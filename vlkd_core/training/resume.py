@@ -7,6 +7,7 @@ what does not change the model, the data or the optimisation already under way.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +26,16 @@ def _run_dir_of(folder: Path) -> Path:
 
 def saved_config(resume: str, run_dir: Path | None) -> tuple[dict[str, Any], Path]:
     """(the saved config of the checkpoint ``resume`` names, where it was read from)."""
+    from ..runfiles import read_json
     from . import checkpoint as ckpt
     folder = ckpt.find_checkpoint(resume, run_dir)
     meta_path = folder / "meta.json"
-    config = ckpt.read_meta(folder).get("config") if meta_path.exists() else None
+    config = ckpt.read_meta(folder).get("config") if os.path.lexists(meta_path) else None
     if config is None:  # an older checkpoint without a config: the run folder's config.json
         meta_path = _run_dir_of(folder) / "config.json"
-        if not meta_path.exists():
+        if not os.path.lexists(meta_path):
             raise UsageError(f"--resume '{resume}': {folder} holds no saved config (meta.json or config.json)")
-        config = json.loads(meta_path.read_text())
-    if not isinstance(config, dict):
-        raise UsageError(f"{meta_path}: the saved config is not a table of options")
+        config = read_json(meta_path)
     return config, folder
 
 
@@ -56,9 +56,14 @@ def config_for_resume(given: dict[str, Any], source: str = "flags") -> TrainConf
     output_dir, name = given.get("output_dir", defaults.output_dir), given.get("name")
     if resume == "latest" and not name:
         raise UsageError(f"--resume latest needs --name: which run under '{output_dir}' should continue?")
+    if name:  # refuse a run folder that is not one (or holds links) before reading from it
+        from .runtime import check_run_dir
+        check_run_dir(Path(output_dir), Path(output_dir) / name)
     saved, folder = saved_config(resume, Path(output_dir) / name if name else None)
     cfg = TrainConfig.from_dict(saved, source=str(folder / "meta.json"))
     data = cfg.to_dict()
+    # the run continues where it was found, never where its saved config says (it is data)
+    data["output_dir"], data["name"] = str(output_dir), name
     if resume != "latest" and not name:  # --resume PATH continues that run, where it now lives
         run_dir = _run_dir_of(folder)
         data["output_dir"], data["name"] = str(run_dir.parent), run_dir.name
@@ -76,9 +81,9 @@ def config_for_resume(given: dict[str, Any], source: str = "flags") -> TrainConf
 def completed_summary(run_dir: Path, step: int, total_steps: int) -> dict[str, Any]:
     """What ``train`` returns when asked to resume a run that already reached its last step:
     the run's own summary.json (left untouched), marked ``already_complete``."""
-    path = Path(run_dir) / "summary.json"
+    from ..runfiles import read_json
     try:
-        summary = json.loads(path.read_text())
-    except (OSError, ValueError):
-        summary = {"run_dir": str(run_dir), "steps": step}
-    return dict(summary, already_complete=True, total_steps=total_steps)
+        summary = read_json(Path(run_dir) / "summary.json")
+    except UsageError:
+        summary = {}
+    return dict(summary, run_dir=str(run_dir), steps=step, already_complete=True, total_steps=total_steps)

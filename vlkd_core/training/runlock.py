@@ -7,6 +7,7 @@ by construction: the next training takes it over, and says so.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -14,7 +15,7 @@ import socket
 import sys
 from pathlib import Path
 
-from ..errors import VlkdError
+from ..errors import UsageError, VlkdError
 
 LOCK = ".lock"
 
@@ -49,7 +50,7 @@ def locked_error(run_dir: Path) -> RunLockedError | None:
     """The error to raise if another live process holds ``run_dir``'s lock, else None."""
     path = Path(run_dir) / LOCK
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
         return None
     try:
@@ -72,7 +73,12 @@ class RunLock:
 
     def __enter__(self) -> "RunLock":
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # never through a link planted in a received run folder
+            fd = os.open(self.run_dir / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise UsageError(f"'{self.run_dir / LOCK}' is a symbolic link, not a lock file vlkd wrote") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -79,7 +79,22 @@ def resolve_run_dir(cfg: TrainConfig, main: bool = True) -> Path:
     busy = locked_error(run_dir) if main else None
     if busy is not None:  # another training is writing there: say so, whatever else is wrong
         raise busy
+    if main:
+        check_run_dir(Path(cfg.output_dir), run_dir)
     if (run_dir / "checkpoints").exists() and not cfg.resume:
         raise UsageError(f"run directory '{run_dir}' already has checkpoints; pass --resume latest "
                          "to continue it or choose another --name")
     return run_dir
+
+
+def check_run_dir(output_dir: Path, run_dir: Path) -> None:
+    """A run is written only into a folder of runs and a run folder of its own (see
+    :mod:`vlkd_core.folders`), which holds no link a write could follow out of it."""
+    from .. import folders
+    from ..runfiles import first_link
+    folders.check_write_into(output_dir, "--output-dir")
+    folders.claim(run_dir, "--name", folders.RUN, resume=True)
+    link = first_link(run_dir) if run_dir.is_dir() else None
+    if link is not None:
+        raise UsageError(f"run folder '{run_dir}' holds '{link.relative_to(run_dir)}', a symbolic link or "
+                         "special file; a run folder is data and holds plain files and folders only")

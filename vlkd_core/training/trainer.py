@@ -23,6 +23,8 @@ from ..errors import NonFiniteLossError, UsageError
 from ..features.teacher import check_covers, teacher_source
 from ..images import training_transform
 from ..plugins import get_plugin_manager
+from ..runfiles import write_atomic
+from ..storage import write_errors
 from . import checkpoint as ckpt
 from . import fsdp, wiseft
 from .cache import FeatureCache, model_fingerprint
@@ -62,6 +64,7 @@ class Trainer:
         self._resumed: tuple[dict, dict | None] | None = None
         self._first_inputs: FirstInputs | None = None
         self._bad: tuple[torch.Tensor, torch.Tensor] | None = None  # first non-finite step, value
+        self._resumed_from: Path | None = None
         if cfg.fsdp and not runtime.distributed:
             raise UsageError("--fsdp shards the towers across processes: add --nproc-per-node 2 (or more)")
         if cfg.optimizer_in_backward and runtime.distributed:
@@ -142,10 +145,11 @@ class Trainer:
             return completed_summary(self.run_dir, self.step, self.total_steps)
         summary: dict[str, Any] = {"status": "failed"}
         try:
-            self._start()
-            self._train_steps()
-            self.save()
-            summary = self.finish_summary("finished", self.evaluate())
+            with write_errors(f"run '{self.run_dir}'"):  # a full disk: one line, whichever file hit it
+                self._start()
+                self._train_steps()
+                self.save()
+                summary = self.finish_summary("finished", self.evaluate())
             return summary
         except BaseException as exc:
             summary = self.finish_summary(_status_of(exc), self.eval_metrics, error=exc)
@@ -163,14 +167,22 @@ class Trainer:
         sharded = None
         if self.config.fsdp:
             fsdp.check_world(folder, self.runtime.world)
-            sharded = torch.load(folder / fsdp.optimizer_file(self.runtime.rank), map_location="cpu",
-                                 weights_only=True)
+            sharded = ckpt.load_training_state(folder, fsdp.optimizer_file(self.runtime.rank))
         self._resumed = (state, sharded)
-        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self.step, self.epoch, self.batch_in_epoch = ckpt.position(folder, state)
+        self._resumed_from = folder
         ckpt.release()  # loaded: drop our read leases, so our own pruning may delete it later
         return self.step >= self.total_steps
 
     def _restore_training(self, state: dict, sharded_optimizer: dict | None) -> None:
+        try:
+            self._apply_training_state(state, sharded_optimizer)
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:  # its manifest vouches for it
+            why = (str(exc).strip().splitlines() or [""])[0][:120]
+            raise UsageError(f"checkpoint '{self._resumed_from}': its training state does not fit this "
+                             f"run ({type(exc).__name__} {why})") from None
+
+    def _apply_training_state(self, state: dict, sharded_optimizer: dict | None) -> None:
         if sharded_optimizer is not None:
             fsdp.load_local_optimizer_state(self.optimizer, sharded_optimizer)
         else:
@@ -195,15 +207,16 @@ class Trainer:
         cfg, rt = self.config, self.runtime
         if rt.is_main:
             rt.resources.enter_context(RunLock(self.run_dir))  # one training per run folder
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+            ckpt.remove_leftovers(self.run_dir / "checkpoints")  # of a failed or killed save: disk space
+            write_atomic(self.run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2), durable=False)
             wiseft.prepare_start(self.run_dir, self.bundle.model, bool(cfg.resume), cfg.eval_wise_ft)
         self._wrap()
         self._build_optimizer()
         if self._resumed is not None:
             self._restore_training(*self._resumed)
         if rt.is_main:
-            (self.run_dir / "optimizer.json").write_text(json.dumps(optimizer_summary(self.optimizer), indent=2))
+            write_atomic(self.run_dir / "optimizer.json", json.dumps(optimizer_summary(self.optimizer), indent=2),
+                         durable=False)
         self.stop = rt.resources.enter_context(StopOnSignal())  # finish the step, checkpoint, stop
         self._say_inputs()
         self.hook.vlkd_on_train_start(run=self)
@@ -447,7 +460,7 @@ class Trainer:
         if error is not None:
             summary["error"] = f"{type(error).__name__}: {error}".splitlines()[0]
         if self.is_main and status == "finished":
-            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+            write_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2, default=str), durable=False)
         return summary
 
 

@@ -50,18 +50,29 @@ def save_start_weights(run_dir: Path, model: nn.Module) -> Path:
     path = Path(run_dir) / START
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file(start_state(model), str(tmp))
-    os.replace(tmp, path)
+    try:
+        save_file(start_state(model), str(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk would stay full
+        raise
     return path
 
 
 def load_start_weights(run_dir: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
+
+    from ..runfiles import is_real_dir, is_regular
     path = Path(run_dir) / START
     if not path.is_file():
         raise UsageError(f"--wise-ft: run '{run_dir}' has no starting weights ({START}); it was "
                          "trained before vlkd saved them, so there is nothing to interpolate from")
-    return load_file(str(path))
+    if not (is_real_dir(path.parent) and is_regular(path)):
+        raise UsageError(f"--wise-ft: '{path}' is a symbolic link; a run folder holds plain files")
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # a damaged file: one line, not a traceback
+        raise UsageError(f"--wise-ft: '{path}' is not a readable safetensors file ({str(exc)[:120]})") from None
 
 
 @contextlib.contextmanager
