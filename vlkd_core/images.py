@@ -90,15 +90,31 @@ class RandomCropTransform:
         self.spec, self.scale, self.flip = spec, scale, flip
 
     def __call__(self, image, generator: torch.Generator | None = None) -> torch.Tensor:
-        from torchvision.transforms.v2 import functional as F
-        x = F.pil_to_tensor(to_rgb(image)) if not isinstance(image, torch.Tensor) else image
-        top, left, h, w = _crop_box(x.shape[-2], x.shape[-1], self.scale, generator)
-        size = self.spec.size
-        x = F.resized_crop(x, top, left, h, w, [size, size], self.spec.interpolation, antialias=True)
-        if self.flip and torch.rand(1, generator=generator).item() < 0.5:
-            x = x.flip(-1)
-        x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
-        return F.normalize(x, list(self.spec.mean), list(self.spec.std))
+        x = as_uint8(image)
+        return render(x, *self.draw(x, generator), self.spec)
+
+    def draw(self, x: torch.Tensor, generator: torch.Generator | None) -> tuple[tuple[int, int, int, int], bool]:
+        """The random part: a crop box (top, left, h, w) and whether to flip."""
+        box = _crop_box(x.shape[-2], x.shape[-1], self.scale, generator)
+        return box, bool(self.flip and torch.rand(1, generator=generator).item() < 0.5)
+
+
+def as_uint8(image) -> torch.Tensor:
+    """A PIL image (transparency onto white) as a uint8 [3, H, W] tensor; a tensor as it is."""
+    from torchvision.transforms.v2 import functional as F
+    return F.pil_to_tensor(to_rgb(image)) if not isinstance(image, torch.Tensor) else image
+
+
+def render(x: torch.Tensor, box: tuple[int, int, int, int], flip: bool, spec: ImageSpec) -> torch.Tensor:
+    """The crop ``box`` of ``x`` resized to ``spec``'s side with its filter, flipped if asked,
+    as float normalised with ``spec``'s mean and std."""
+    from torchvision.transforms.v2 import functional as F
+    top, left, h, w = box
+    x = F.resized_crop(x, top, left, h, w, [spec.size, spec.size], spec.interpolation, antialias=True)
+    if flip:
+        x = x.flip(-1)
+    x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+    return F.normalize(x, list(spec.mean), list(spec.std))
 
 
 def _crop_box(height: int, width: int, scale: tuple[float, float],
@@ -152,6 +168,24 @@ class ImagePreprocess:
         if train and isinstance(self._train, RandomCropTransform):
             return self._train(image, generator=generator)
         return (self._train if train else self._eval)(image)
+
+
+class PairedViews:
+    """The student's and a teacher model's input of one image from ONE random draw: the same crop
+    box and flip, each rendered at its own tower's side, filter and normalisation (so the teacher
+    embeds exactly the view the student learns from). Returns ``(student, teacher)``."""
+
+    def __init__(self, student: ImageSpec, teacher: ImageSpec, augment: str = "openclip"):
+        self.specs, self.augment = (student, teacher), augment
+        self._crop = train_transform(student, augment)
+        self._evals = tuple(eval_transform(spec) for spec in self.specs)
+
+    def __call__(self, image, train: bool = False, generator: torch.Generator | None = None):
+        if train and isinstance(self._crop, RandomCropTransform):
+            x = as_uint8(image)
+            box, flip = self._crop.draw(x, generator)
+            return tuple(render(x, box, flip, spec) for spec in self.specs)
+        return tuple(view(image) for view in self._evals)
 
 
 def training_transform(tower, augment: str) -> Callable:

@@ -42,6 +42,7 @@ class Bundle(nn.Module):
                        for side in SIDES}
         self._caches: dict[str, FeatureCache | None] = {}       # plain dict: not in the state_dict
         self._calls = {name: LossCall(loss, name) for name, loss in losses.items()}  # what each reads
+        self.use_teacher_model(None)
 
     # -- what the parts need ------------------------------------------------------------------
     def tower(self, side: str) -> nn.Module:
@@ -63,6 +64,13 @@ class Bundle(nn.Module):
                   + [("head." + n, p) for n, p in self.head(side).named_parameters()] for side in SIDES}
         groups["other"] = list(self.proto_heads.named_parameters()) + list(self.losses.named_parameters())
         return groups
+
+    def use_teacher_model(self, teacher: nn.Module | None, text_cache: FeatureCache | None = None) -> None:
+        """A ``--teacher-model`` (a :class:`~.teacher_model.TeacherModel`) whose features the
+        losses may read. Kept outside the module tree: not a parameter, not in the state dict,
+        not wrapped by DDP; ``text_cache`` holds its caption embeddings."""
+        object.__setattr__(self, "teacher_model", teacher)
+        object.__setattr__(self, "_teacher_text_cache", text_cache)
 
     def use_caches(self, caches: dict[str, FeatureCache | None]) -> None:
         """Feature caches for locked towers (side -> cache or None)."""
@@ -132,8 +140,29 @@ class Bundle(nn.Module):
         compute["labels_class"] = lambda: contrastive_ids(batch, True).to(device)
         compute["class_ids"] = compute["labels_class"]
         compute["indices"] = lambda: batch.indices.to(device)
+        if self.teacher_model is not None:
+            compute.update(self._teacher_parts(batch, device))
         parts = StepParts(compute)
         return parts
+
+    def _teacher_parts(self, batch: Batch, device: torch.device) -> dict[str, Any]:
+        """The teacher model's features of the batch: its own rendering of the student's crops,
+        and its caption embeddings through a cache."""
+        teacher, cache = self.teacher_model, self._teacher_text_cache
+
+        def text() -> torch.Tensor:
+            def run(positions: list[int]) -> torch.Tensor:
+                return teacher.encode_text(to_device(teacher.tokenize([batch.texts[p] for p in positions]), device))
+            if cache is None:
+                return run(list(range(len(batch)))).clone()
+            return cache.features(batch.texts, run).to(device)
+
+        def image() -> torch.Tensor:
+            if batch.teacher_images is None:
+                raise RuntimeError("the loader gave no teacher-model views (PairedViews)")
+            return teacher.encode_image(batch.teacher_images.to(device)).clone()
+        return {"has_teacher_model": lambda: True, "teacher_image": image, "teacher_text": text,
+                "teacher_logit_scale": lambda: torch.tensor(teacher.logit_scale, device=device)}
 
     def loss_inputs(self, parts: StepParts, needs: LossNeeds) -> LossInputs:
         """One loss's view of the step: its student/teacher pair by its needs, the teacher's

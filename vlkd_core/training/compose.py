@@ -16,6 +16,7 @@ from ..model import DualEncoder
 from ..grammar import parse_unlock, parse_weighted_names
 from .bundle import Bundle
 from .config import TrainConfig
+from .teacher_model import build_teacher_model
 
 SIDES = ("image", "text")
 
@@ -165,19 +166,41 @@ def _prototype_heads(cfg: TrainConfig, needs: dict[str, LossNeeds], dims: dict[s
     return proto_heads
 
 
-def _losses(cfg: TrainConfig, items, dims: dict[str, int], teacher: str | None) -> nn.ModuleDict:
+def _losses(cfg: TrainConfig, items, dims: dict[str, int], teacher: str | None,
+            teacher_model: nn.Module | None) -> nn.ModuleDict:
     """Each loss built with the widths of the tensors it will receive."""
     student_side = "image" if teacher in (None, "text") else "text"
     teacher_side = "text" if student_side == "image" else "image"
     losses = nn.ModuleDict()
     for name, _, needs in items:
+        _check_teacher_model(name, teacher_model)
         width = {"student_dim": dims[student_side], "teacher_dim": dims[teacher_side]}
+        if teacher_model is not None:
+            width["teacher_model_dim"] = teacher_model.output_dim
         if needs.second_view in SIDES:
             width = {"student_dim": dims[needs.second_view], "teacher_dim": dims[needs.second_view]}
         elif needs.prototype_head:
             width = {"student_dim": cfg.prototypes, "teacher_dim": cfg.prototypes}
         losses[name] = api.build_loss(name, widths=width, **cfg.loss_options.get(name, {}))
     return losses
+
+
+TEACHER_MODEL_FIELDS = ("teacher_image", "teacher_text", "teacher_logit_scale")
+
+
+def _check_teacher_model(name: str, teacher_model: nn.Module | None) -> None:
+    """A loss that reads a teacher model's features (its forward names them, or its factory
+    wants ``teacher_model_dim``) needs ``--teacher-model``."""
+    if teacher_model is not None:
+        return
+    factory = api.get_component("losses", name).resolve()
+    import inspect
+    forward = getattr(factory, "forward", None)
+    named = set(inspect.signature(forward).parameters) if callable(forward) else set()
+    wants = set(api.factory_options(api.get_component("losses", name)))
+    if named & set(TEACHER_MODEL_FIELDS) or "teacher_model_dim" in wants:
+        raise UsageError(f"loss '{name}' distils from a teacher model's image and text features: pass "
+                         "--teacher-model RUN_OR_SPEC (a vlkd run, or e.g. openclip:ViT-B-32 with --teacher-pretrained)")
 
 
 def compose(cfg: TrainConfig) -> Bundle:
@@ -188,7 +211,8 @@ def compose(cfg: TrainConfig) -> Bundle:
     towers = _towers(cfg, teacher)
     _grad_checkpointing(cfg, towers)
     heads, dims = _heads(cfg, towers, teacher)
-    losses = _losses(cfg, items, dims, teacher)
+    teacher_model = build_teacher_model(cfg)
+    losses = _losses(cfg, items, dims, teacher, teacher_model)
     needs = {n: loss_needs(l) for n, l in losses.items()}  # function factories: now known
     _check_roles(cfg, needs)
     student = None if teacher is None else ("image" if teacher == "text" else "text")
@@ -197,6 +221,7 @@ def compose(cfg: TrainConfig) -> Bundle:
     proto_heads = _prototype_heads(cfg, needs, dims, teacher)
     model = DualEncoder(towers["image"], towers["text"], heads["image"], heads["text"])
     bundle = Bundle(model, losses, {n: w for n, w, _ in items}, proto_heads, teacher)
+    bundle.use_teacher_model(teacher_model)
     if not any(p.requires_grad for p in bundle.parameters()):
         raise UsageError("nothing to train: both towers are locked and there is no trainable head "
                          "(drop --lock-image/--lock-text or add --image-head/--text-head)")

@@ -133,6 +133,12 @@ class TrainConfig:
     prototypes: int = option(1024, "Prototype count for DINO/ProtoCPC-style losses.", low=AT_LEAST_1)
     prototype_head: str | None = option(None, "Head for prototype losses (default: the one the loss names).")
     teacher: str = option("text", "Which tower is the locked teacher.", choices=("text", "image", "none"))
+    teacher_model: str | None = option(None, "A trained dual encoder teaching the student's towers: a vlkd run, "
+                                       "checkpoint or safetensors export, a family:model of both towers "
+                                       "(openclip:ViT-B-32), or IMAGE_SPEC+TEXT_SPEC. Locked; losses read its "
+                                       "features (teacher_image, teacher_text, teacher_logit_scale).")
+    teacher_pretrained: str | None = option(None, "Weights of --teacher-model given as towers: a family tag or "
+                                            "a local path (A+B for two tower specs).")
     lock_image: bool = tower_option("image", "lock", False)
     lock_text: bool = tower_option("text", "lock", False)
     unlock: list[str] = option(help="TOWER:patterns kept trainable in a locked tower, e.g. 'image:layer4*,!*bn*'.",

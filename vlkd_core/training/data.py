@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from ..datasets.captions import training_caption
-from ..images import ImagePreprocess
+from ..images import ImagePreprocess, PairedViews
 from ..datasets.sampling import EpochSampler, derive_seed
 
 
@@ -26,7 +26,7 @@ def seeded_transform(transform: Callable, image: Any, train: bool, seed: int) ->
     """``transform(image, train=train)`` with its randomness seeded by ``seed``: a fresh
     generator for the core's transforms (cheap), the global RNG forked and seeded for a tower's
     own ``preprocess`` (which draws from it)."""
-    if isinstance(transform, ImagePreprocess):
+    if isinstance(transform, (ImagePreprocess, PairedViews)):
         return transform(image, train=train, generator=torch.Generator().manual_seed(seed))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -83,6 +83,7 @@ class Batch:
     skipped: int
     indices: torch.Tensor | None = None  # dataset index of each row (LossNeeds.sample_ids)
     tokens: Any = None  # the captions through the text tower's training preprocess, when the loader ran it
+    teacher_images: torch.Tensor | None = None  # the same views for a --teacher-model (PairedViews)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -92,7 +93,8 @@ class Batch:
         if n >= len(self):
             return self
         return Batch(self.images[:n], self.texts[:n], self.keys[:n], self.labels[:n], self.skipped,
-                     None if self.indices is None else self.indices[:n], _rows(self.tokens, n))
+                     None if self.indices is None else self.indices[:n], _rows(self.tokens, n),
+                     None if self.teacher_images is None else self.teacher_images[:n])
 
 
 def _rows(tokens: Any, n: int) -> Any:
@@ -112,10 +114,13 @@ def collate(items: list[dict | None], tokenize: Callable[[list[str]], Any] | Non
         return Batch(torch.empty(0), [], [], torch.empty(0, dtype=torch.long), len(items),
                      torch.empty(0, dtype=torch.long))
     texts = [it["text"] for it in good]
-    return Batch(torch.stack([it["image"] for it in good]), texts,
+    paired = isinstance(good[0]["image"], tuple)  # (student, teacher model) views
+    images = [it["image"][0] if paired else it["image"] for it in good]
+    return Batch(torch.stack(images), texts,
                  [it["key"] for it in good], torch.tensor([it["label"] for it in good]),
                  len(items) - len(good), torch.tensor([it["index"] for it in good], dtype=torch.long),
-                 tokenize(texts) if tokenize is not None else None)
+                 tokenize(texts) if tokenize is not None else None,
+                 torch.stack([it["image"][1] for it in good]) if paired else None)
 
 
 class TrainingTokens:

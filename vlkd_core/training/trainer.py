@@ -21,7 +21,7 @@ import torch
 from ..contracts import EpochAware
 from ..errors import NonFiniteLossError, UsageError
 from ..features.teacher import check_covers, teacher_source
-from ..images import training_transform
+from ..images import PairedViews, training_transform
 from ..plugins import get_plugin_manager
 from ..runfiles import write_atomic
 from ..storage import write_errors
@@ -105,14 +105,32 @@ class Trainer:
             extra = f"{cfg.data}|{json.dumps(cfg.data_options, sort_keys=True)}" if side == "image" else ""
             fingerprint = model_fingerprint(cfg.tower(side).spec, self.bundle.tower(side), extra=extra)
             caches[side] = FeatureCache(fingerprint, cfg.feature_cache_dir if cfg.feature_cache == "disk" else None)
+        teacher = self.bundle.teacher_model
+        if teacher is not None:  # its caption embeddings: cached, and in the checkpoint
+            teacher.to(self.runtime.device)
+            cache = FeatureCache(model_fingerprint(f"teacher-model:{teacher.spec}", teacher)) \
+                if cfg.feature_cache != "none" else None
+            self.bundle.use_teacher_model(teacher, cache)
+            caches["teacher_text"] = cache
         self.bundle.use_caches(caches)
         self.caches = caches
+
+    def _image_transform(self):
+        """The student image tower's preset; with a teacher model, both views from one draw."""
+        tower, teacher = self.bundle.tower("image"), self.bundle.teacher_model
+        if teacher is None:
+            return training_transform(tower, self.config.augment)
+        spec = getattr(tower, "image_spec", None)
+        if spec is None:
+            raise UsageError(f"--teacher-model: the image tower '{self.config.image}' declares no image_spec, so "
+                             "the teacher cannot be shown the crop it trains on")
+        return PairedViews(spec, teacher.image_spec, self.config.augment)
 
     def _build_data(self) -> None:
         cfg, rt = self.config, self.runtime
         self.dataset = build_training_data(cfg)
         self.loader, self.view, self.sampler = build_loader(
-            self.dataset, training_transform(self.bundle.tower("image"), cfg.augment), cfg.batch_size,
+            self.dataset, self._image_transform(), cfg.batch_size,
             cfg.seed, rt.rank, rt.world, cfg.episode_size, cfg.workers,
             train_transforms=not self.bundle.frozen["image"],
             # a trainable text tower reads every caption every step: tokenise in the loader (a

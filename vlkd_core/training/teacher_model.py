@@ -1,0 +1,119 @@
+"""``--teacher-model``: a trained dual encoder beside the student (TinyCLIP, CLIP-KD, MobileCLIP).
+
+The teacher is locked and in eval mode; it is not part of the Bundle's parameters or state
+(checkpoints hold the student; a resumed run rebuilds the teacher from the same spec). Losses
+read its features of the step's batch through :class:`~vlkd_core.loss_inputs.LossInputs`
+(``teacher_image``, ``teacher_text``, ``teacher_logit_scale``): images as the teacher's own
+preprocessing renders the very crop the student sees (:class:`~vlkd_core.images.PairedViews`),
+captions through a feature cache (a caption's embedding never changes).
+
+SPEC is one of:
+- a vlkd run, checkpoint or safetensors export (``vlkd_core.load``): its towers and heads, and
+  the logit scale of its contrastive loss;
+- ``family:model``: both towers of one family (``openclip:ViT-B-32``, ``--teacher-pretrained``
+  a tag or file), the scale its towers report (``logit_scale``);
+- ``IMAGE_SPEC+TEXT_SPEC``: two towers (``--teacher-pretrained A+B``), of one width.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import UsageError
+from ..notices import notice
+
+DEFAULT_SCALE = 100.0  # CLIP's trained (and capped) logit scale, when a teacher reports none
+
+
+class TeacherModel(nn.Module):
+    """A locked dual encoder: ``encode_image(tensor)``, ``encode_text(tokens)``, ``logit_scale``
+    (σ, not its log), ``image_spec`` (what its image tower's inputs must look like)."""
+
+    def __init__(self, model: nn.Module, logit_scale: float, spec: str):
+        super().__init__()
+        self.model, self.logit_scale, self.spec = model, float(logit_scale), spec
+        self.model.requires_grad_(False).eval()
+        self.image_spec = getattr(model.image_tower, "image_spec", None)
+        if self.image_spec is None:
+            raise UsageError(f"--teacher-model {spec}: its image tower declares no image_spec, so the "
+                             "student's crop cannot be rendered for it")
+        size = self.image_spec.size
+        widths = (self.encode_image(torch.zeros(1, 3, size, size)).shape[-1], self.encode_text(self.tokenize(["a"])).shape[-1])
+        if widths[0] != widths[1]:
+            raise UsageError(f"--teacher-model {spec}: image features are {widths[0]}-d and text "
+                             f"features {widths[1]}-d; a teacher's two towers must share a width")
+        self.output_dim = int(widths[0])
+
+    def train(self, mode: bool = True):  # always eval: a locked teacher
+        return super().train(False)
+
+    @torch.inference_mode()
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_image(images).float()
+
+    @torch.inference_mode()
+    def encode_text(self, tokens: Any) -> torch.Tensor:
+        return self.model.encode_text(tokens).float()
+
+    def tokenize(self, texts: list[str]) -> Any:
+        return self.model.text_tower.preprocess(list(texts), train=False)
+
+
+def _run_scale(bundle: nn.Module) -> float | None:
+    """The logit scale σ of a run's contrastive loss (a loss offering ``scale()``, e.g. InfoNCE)."""
+    for loss in bundle.losses.values():
+        scale = getattr(loss, "scale", None)
+        if callable(scale):
+            return float(scale().detach())
+    return None
+
+
+def _from_run(path: Path) -> tuple[nn.Module, float | None]:
+    from .. import loader
+    if (path / loader.EXPORT_INFO).is_file():
+        loaded = loader.load(path)
+        return loaded.model, loader.export_info(path).get("logit_scale")
+    from . import checkpoint
+    from .restore import load_run
+    restored = load_run(path)
+    checkpoint.release(restored.checkpoint)
+    return restored.bundle.model, _run_scale(restored.bundle)
+
+
+def _from_towers(spec: str, pretrained: str | None, cache_dir: str | None) -> tuple[nn.Module, float | None]:
+    from .. import api
+    from ..model import DualEncoder
+    specs = spec.split("+") if "+" in spec else [spec, spec]
+    weights = (pretrained or "").split("+") if pretrained and "+" in spec else [pretrained, pretrained]
+    if len(specs) != 2 or len(weights) != 2:
+        raise UsageError(f"--teacher-model '{spec}': give one family:model or IMAGE_SPEC+TEXT_SPEC "
+                         "(and --teacher-pretrained A+B for two specs)")
+    with torch.random.fork_rng(devices=[]):  # building the teacher leaves the student's init alone
+        towers = [api.build_backbone(s, modality=side, pretrained=w, **({"cache_dir": cache_dir} if cache_dir else {}))
+                  for s, side, w in zip(specs, ("image", "text"), weights)]
+    scales = [getattr(t, "logit_scale", None) for t in towers]
+    scale = next((float(s) for s in scales if s is not None), None)
+    return DualEncoder(*towers), scale
+
+
+def build_teacher_model(cfg: Any) -> TeacherModel | None:
+    """The ``--teacher-model`` of ``cfg``, locked, or None."""
+    spec = cfg.teacher_model
+    if not spec:
+        return None
+    path = Path(spec).expanduser()
+    if path.exists():
+        if cfg.teacher_pretrained:
+            raise UsageError("--teacher-pretrained is for a teacher given as towers; a run or export "
+                             "carries its own weights")
+        model, scale = _from_run(path)
+    else:
+        model, scale = _from_towers(spec, cfg.teacher_pretrained, cfg.cache_dir)
+    if scale is None or not math.isfinite(scale):
+        notice(f"--teacher-model {spec}: no logit scale of its own; its similarities use σ = {DEFAULT_SCALE:g}")
+        scale = DEFAULT_SCALE
+    return TeacherModel(model, scale, spec)
