@@ -16,3 +16,18 @@ def reference(img, txt, log_scale, labels=None):
             same = (labels == labels[i]).float()
             total = total - (same / same.sum() * log_p).sum() / len(a)
     return total / 2
+
+
+def sigmoid_reference(img, txt, log_scale, bias, labels=None):
+    """SigLIP (Zhai et al. 2023, eq. 1) pair by pair: −1/|B| Σ_i Σ_j log(1 / (1 + exp(−z_ij (t x̂_i·ŷ_j + b)))),
+    t = exp(t'), z_ij = 1 for the matching caption (or the same id) and −1 otherwise."""
+    scale = torch.exp(log_scale)
+    labels = torch.arange(len(img)) if labels is None else labels
+    total = 0.0
+    for i in range(len(img)):
+        x = img[i] / img[i].norm()
+        for j in range(len(txt)):
+            y = txt[j] / txt[j].norm()
+            z = 1.0 if labels[i] == labels[j] else -1.0
+            total = total + torch.log(1 + torch.exp(-z * (scale * (x @ y) + bias)))
+    return total / len(img)
