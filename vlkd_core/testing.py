@@ -73,12 +73,13 @@ def teacher_model_fields(batch: int, dim: int, gen: torch.Generator) -> dict[str
 def _call(loss: nn.Module, s: torch.Tensor, t: torch.Tensor, teacher_model: dict[str, torch.Tensor]) -> Any:
     """The loss on (s, t) as the engine calls it: classic ``loss(s, t)``, or through
     :func:`loss_inputs` for a loss that reads ``inputs`` or a teacher model's fields (which then
-    get ``teacher_model``)."""
+    get ``teacher_model``, and ``labels`` the distinct ids of a batch of distinct captions)."""
     from .loss_inputs import LossCall
     call = LossCall(loss, getattr(loss, "vlkd_name", "loss"))
     if not call.whole and not set(call.by_name) & set(TEACHER_MODEL_FIELDS):
         return loss(s, t)
-    return call(loss, loss_inputs(s, t, distils=loss_needs(loss).distils, **teacher_model))
+    fields = {**teacher_model, **({"labels": torch.arange(len(s))} if "labels" in call.by_name else {})}
+    return call(loss, loss_inputs(s, t, distils=loss_needs(loss).distils, **fields))
 
 
 def _loss_maker(loss: nn.Module | Maker | str, dim: int, options: dict[str, Any]) -> Maker:
