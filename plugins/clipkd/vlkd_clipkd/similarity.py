@@ -137,7 +137,8 @@ class MobileCLIPKD(SimilarityKD):
 
     Follows ``DistillClipLoss.dist_loss`` of apple/ml-mobileclip ``training/open_clip_v1.patch``:
     the teacher's softmax against the student's log-softmax, summed over columns, mean over rows,
-    the two directions averaged, the teacher at the fixed ``--distill-logit-scale``.
+    the two directions averaged, the teacher at the fixed ``--distill-logit-scale``, this rank's
+    rows against all-gathered columns (its configs run ``--local-loss --gather-with-grad``).
 
     Departs: the KL, as the paper writes it, where the code takes the cross-entropy (the same
     gradient; the value lacks the teacher's entropy, so a student equal to its teacher scores 0);
