@@ -112,3 +112,24 @@ def test_contract_kit_and_docs():
     cls = vlkd_core.get_component("losses", "siglip").resolve()
     assert cls.formula and "arXiv:2303.15343" in cls.paper and inspect.getdoc(cls)
     assert cls.needs.symmetric and cls.needs.gathers and cls.needs.labels and not cls.needs.teacher
+
+
+def test_the_engine_calls_it_with_both_towers_and_caption_ids(tmp_path):
+    """In a composed run (both towers trainable) the step's siglip value is the formula on the
+    towers' features, with repeated captions as positives."""
+    from vlkd_core.training import TrainConfig
+    from vlkd_core.training.compose import compose
+    from vlkd_core.training.data import Batch
+    torch.manual_seed(0)
+    cfg = TrainConfig(image="toy:tiny", text="toy:tiny", image_options={"image_size": 32}, image_head=None,
+                      loss="siglip", teacher="none", eval=[], output_dir=str(tmp_path), name="run")
+    bundle = compose(cfg).train()
+    texts = ["a red circle", "a blue square", "a red circle", "a green star"]
+    batch = Batch(torch.randn(4, 3, 32, 32), texts, [str(i) for i in range(4)], torch.full((4,), -1), 0)
+    _, logs = bundle(batch)
+    with torch.no_grad():
+        img = bundle.model.encode_image(batch.images)
+        txt = bundle.model.encode_text(bundle.model.text_tower.preprocess(texts))
+    want = sigmoid_reference(img.double(), txt.double(), torch.tensor(math.log(10)), torch.tensor(-10.0),
+                             torch.tensor([0, 1, 0, 2]))
+    assert float(logs["loss/siglip"]) == pytest.approx(want.item(), rel=1e-5)
