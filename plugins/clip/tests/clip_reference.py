@@ -1,5 +1,20 @@
-"""An independent InfoNCE / UniCL computation shared by the clip tests."""
+"""Independent InfoNCE / UniCL and SigLIP computations shared by the clip tests, and the
+inputs the value tests feed both them and the losses."""
 import torch
+
+
+def features(seed: int, batch: int = 5, dim: int = 4):
+    """A seeded (image, text) pair of [batch, dim] features."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, dim, generator=gen), torch.randn(batch, dim, generator=gen)
+
+
+def run_with_grads(loss, img, txt, labels=None):
+    """The loss's output on copies of (img, txt) after backward, and the copies' gradients."""
+    img, txt = img.clone().requires_grad_(True), txt.clone().requires_grad_(True)
+    out = loss(img, txt) if labels is None else loss(img, txt, labels=labels)
+    out["loss"].backward()
+    return out, img.grad, txt.grad
 
 
 def reference(img, txt, log_scale, labels=None):

@@ -17,28 +17,21 @@ from vlkd_core.errors import UsageError
 from vlkd_core.testing import check_loss
 
 sys.path.insert(0, str(Path(__file__).parent))
-from clip_reference import sigmoid_reference  # noqa: E402
+from clip_reference import features, run_with_grads, sigmoid_reference  # noqa: E402
 
 torch.set_num_threads(1)
-B, D = 5, 4
-
-
-def features(seed: int):
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(B, D, generator=gen), torch.randn(B, D, generator=gen)
+D = 4  # the features' width (clip_reference.features)
 
 
 def compare(loss, img, txt, labels=None):
-    i1, t1 = img.clone().requires_grad_(True), txt.clone().requires_grad_(True)
-    out = loss(i1, t1) if labels is None else loss(i1, t1, labels=labels)
-    out["loss"].backward()
+    out, img_grad, txt_grad = run_with_grads(loss, img, txt, labels)
     i2, t2 = img.double().requires_grad_(True), txt.double().requires_grad_(True)
     log_scale = loss.logit_scale.detach().double().clone().requires_grad_(True)
     bias = loss.logit_bias.detach().double().clone().requires_grad_(True)
     ref = sigmoid_reference(i2, t2, log_scale, bias, labels)
     ref.backward()
     assert out["loss"].item() == pytest.approx(ref.item(), rel=1e-5)
-    assert torch.allclose(i1.grad, i2.grad.float(), atol=1e-6) and torch.allclose(t1.grad, t2.grad.float(), atol=1e-6)
+    assert torch.allclose(img_grad, i2.grad.float(), atol=1e-6) and torch.allclose(txt_grad, t2.grad.float(), atol=1e-6)
     assert loss.logit_scale.grad.item() == pytest.approx(log_scale.grad.item(), rel=1e-5, abs=1e-7)
     assert loss.logit_bias.grad.item() == pytest.approx(bias.grad.item(), rel=1e-5, abs=1e-7)
     return out
