@@ -118,8 +118,8 @@ def build_head(name: str, in_dim: int, out_dim: int, **options: Any):
 
 # Keyword parameters a loss factory may declare to receive the widths of the tensors it will be
 # called with (the engine knows them from the towers and heads; for prototype losses both are
-# the prototype count K; teacher_model_dim: the --teacher-model's embeddings). Declared ones are
-# filled in; they are not user options.
+# the prototype count K; teacher_model_dim: the width of a --teacher-model's embeddings).
+# Declared ones are filled in; they are not user options.
 LOSS_WIDTHS = ("student_dim", "teacher_dim", "teacher_model_dim")
 
 

@@ -59,12 +59,27 @@ def loss_inputs(student: torch.Tensor, teacher: torch.Tensor, distils: bool = Fa
                       "caption_ids")
 
 
-def _call(loss: nn.Module, s: torch.Tensor, t: torch.Tensor) -> Any:
+TEACHER_MODEL_FIELDS = ("teacher_image", "teacher_text", "teacher_logit_scale")
+
+
+def teacher_model_fields(batch: int, dim: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """What a ``--teacher-model`` gives a loss, at random: raw (unnormalised, detached) image and
+    text embeddings ``[batch, dim]`` and its logit scale σ as a 0-dim tensor."""
+    image, text = torch.randn(batch, dim, generator=gen), torch.randn(batch, dim, generator=gen)
+    return {"teacher_image": image, "teacher_text": text,
+            "teacher_logit_scale": torch.rand((), generator=gen) * 50 + 10}
+
+
+def _call(loss: nn.Module, s: torch.Tensor, t: torch.Tensor, teacher_model: dict[str, torch.Tensor]) -> Any:
     """The loss on (s, t) as the engine calls it: classic ``loss(s, t)``, or through
-    :func:`loss_inputs` for a loss that reads ``inputs``."""
+    :func:`loss_inputs` for a loss that reads ``inputs`` or a teacher model's fields (which then
+    get ``teacher_model``, and ``labels`` the distinct ids of a batch of distinct captions)."""
     from .loss_inputs import LossCall
     call = LossCall(loss, getattr(loss, "vlkd_name", "loss"))
-    return call(loss, loss_inputs(s, t, distils=loss_needs(loss).distils)) if call.whole else loss(s, t)
+    if not call.whole and not set(call.by_name) & set(TEACHER_MODEL_FIELDS):
+        return loss(s, t)
+    fields = {**teacher_model, **({"labels": torch.arange(len(s))} if "labels" in call.by_name else {})}
+    return call(loss, loss_inputs(s, t, distils=loss_needs(loss).distils, **fields))
 
 
 def _loss_maker(loss: nn.Module | Maker | str, dim: int, options: dict[str, Any]) -> Maker:
@@ -102,7 +117,9 @@ def check_loss(loss: nn.Module | Maker | str, dim: int = 32, batch: int = 8, see
     """Scalar finite value; gradient reaches the student (and the teacher only for symmetric
     losses); deterministic; works without torch.distributed; state keeps its shape from
     construction; state_dict round-trips so a restored loss gives the identical next value after
-    a state update.
+    a state update. A loss whose ``forward`` reads a teacher model's fields (``teacher_image``,
+    ``teacher_text``, ``teacher_logit_scale``) gets random ones of width ``dim``
+    (:func:`teacher_model_fields`).
 
     ``loss`` is a module, a maker, or a registered name (built with ``options``). A name, or a
     maker taking ``student_dim``/``teacher_dim`` (or ``**kwargs``), receives ``dim`` for both
@@ -114,7 +131,8 @@ def check_loss(loss: nn.Module | Maker | str, dim: int = 32, batch: int = 8, see
     needs = loss_needs(first)
     s = torch.randn(batch, dim, generator=gen, requires_grad=True)
     t = torch.randn(batch, dim, generator=gen, requires_grad=True)
-    value = _scalar(_call(first, s, t), name)
+    teacher_model = teacher_model_fields(batch, dim, gen)  # read only by losses that name its fields
+    value = _scalar(_call(first, s, t, teacher_model), name)
     value.backward()
     _check_fixed_state_shapes(make(), first, name)
     assert s.grad is not None and torch.isfinite(s.grad).all(), f"{name}: no finite gradient to student"
@@ -125,15 +143,16 @@ def check_loss(loss: nn.Module | Maker | str, dim: int = 32, batch: int = 8, see
         assert t.grad is None or t.grad.abs().sum() == 0, f"{name}: gradient leaks into the (detached) teacher"
 
     # determinism: a fresh instance on the same inputs gives the same value
-    again = _scalar(_call(make(), s.detach(), t.detach()), name)
+    again = _scalar(_call(make(), s.detach(), t.detach(), teacher_model), name)
     assert torch.allclose(again, value.detach()), f"{name}: not deterministic ({again} vs {value})"
 
     # state round trip after one state update (queues, centers, priors, temperatures)
     s2, t2 = torch.randn(batch, dim, generator=gen), torch.randn(batch, dim, generator=gen)
+    teacher_model2 = teacher_model_fields(batch, dim, gen)
     restored = make()
     restored.load_state_dict(copy.deepcopy(first.state_dict()))
-    a = _scalar(_call(first, s2, t2), name)
-    b = _scalar(_call(restored, s2, t2), name)
+    a = _scalar(_call(first, s2, t2, teacher_model2), name)
+    b = _scalar(_call(restored, s2, t2, teacher_model2), name)
     assert torch.allclose(a, b, atol=1e-6), f"{name}: restored from state_dict gives {b} instead of {a}"
     for (ka, va), (kb, vb) in zip(first.state_dict().items(), restored.state_dict().items()):
         assert ka == kb and torch.equal(va, vb), f"{name}: state '{ka}' diverges after restore"

@@ -15,27 +15,19 @@ from vlkd_core.errors import UsageError
 from vlkd_core.testing import check_loss
 
 sys.path.insert(0, str(Path(__file__).parent))
-from clip_reference import reference  # noqa: E402
+from clip_reference import features, run_with_grads, reference  # noqa: E402
 
 torch.set_num_threads(1)
-B, D = 5, 4
-
-
-def features(seed: int):
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(B, D, generator=gen), torch.randn(B, D, generator=gen)
 
 
 def compare(loss, img, txt, labels=None):
-    i1, t1 = img.clone().requires_grad_(True), txt.clone().requires_grad_(True)
-    out = loss(i1, t1) if labels is None else loss(i1, t1, labels=labels)
-    out["loss"].backward()
+    out, img_grad, txt_grad = run_with_grads(loss, img, txt, labels)
     i2, t2 = img.clone().requires_grad_(True), txt.clone().requires_grad_(True)
     ls = loss.logit_scale.detach().clone().requires_grad_(True)
     ref = reference(i2, t2, ls, labels)
     ref.backward()
     assert torch.allclose(out["loss"], ref, atol=1e-5), (out["loss"], ref)
-    assert torch.allclose(i1.grad, i2.grad, atol=1e-6) and torch.allclose(t1.grad, t2.grad, atol=1e-6)
+    assert torch.allclose(img_grad, i2.grad, atol=1e-6) and torch.allclose(txt_grad, t2.grad, atol=1e-6)
     if loss.logit_scale.requires_grad:
         assert torch.allclose(loss.logit_scale.grad, ls.grad, atol=1e-5)
     return out

@@ -8,5 +8,7 @@ def vlkd_register_losses(register):
              description="CLIP InfoNCE with a learnable temperature and global negatives across ranks")
     register("unicl", "vlkd_clip.infonce:UniCL",
              description="UniCL: InfoNCE with image-label-text soft targets (same label = positive)")
+    register("siglip", "vlkd_clip.siglip:SigLIP",
+             description="SigLIP: pairwise sigmoid loss with learnable scale and bias, text chunks rotating between ranks")
     register("simcse", "vlkd_clip.simcse:SimCSE",
              description="SimCSE: InfoNCE between two dropout passes of each caption (text regulariser)")
