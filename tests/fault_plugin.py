@@ -121,7 +121,7 @@ class FaultEvaluator:
             die()
         with torch.no_grad():
             weight = next(model.parameters())
-        return {"fault/mean": float(weight.double().mean())}
+        return {"fault/mean": float(weight.detach().double().mean())}
 
 
 @hookimpl

@@ -36,8 +36,8 @@ def teacher_run(plugins, tmp_path_factory):
 
 
 def student(out, name, teacher_run, **overrides):
-    return fh.config(out, name, loss="infonce,teacher-mimic", teacher="none", teacher_model=str(teacher_run),
-                     **overrides)
+    return fh.config(out, name, **{"loss": "infonce,teacher-mimic", "teacher": "none",
+                                   "teacher_model": str(teacher_run), **overrides})
 
 
 def test_a_loss_reads_the_teacher_models_features_of_the_students_views(tmp_path, teacher_run):
@@ -83,3 +83,15 @@ def test_sigkill_then_resume_with_a_teacher_model_is_exact(tmp_path, teacher_run
     resumed = student(tmp_path, "killed", teacher_run, resume="latest")
     assert fh.run_forked(resumed) == 0
     fh.assert_same_weights(tmp_path / "full", tmp_path / "killed")
+
+
+@pytest.mark.parametrize("losses", ["infonce,affinity-mimic", "infonce:0.3,mobileclip-kd:0.7", "infonce,relation-distill",
+                                    "infonce,feature-distill", "infonce,interactive-contrast", "siglip,affinity-mimic"])
+def test_every_clip_distillation_objective_trains_with_a_teacher_model(tmp_path, teacher_run, losses):
+    from train_helpers import read_jsonl
+    cfg = student(tmp_path, "s", teacher_run, loss=losses, max_steps=4, log_every=1, eval=["fault"], save_every=None)
+    summary = train(cfg)
+    names = [part.split(":")[0] for part in losses.split(",")]
+    logged = [r for r in read_jsonl(tmp_path / "s" / "metrics.jsonl") if r["type"] == "train"]
+    assert len(logged) == 4 and all(torch.isfinite(torch.tensor(r[f"loss/{n}"])) for r in logged for n in names)
+    assert summary["status"] == "finished" and summary["metrics"]
