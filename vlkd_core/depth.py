@@ -70,5 +70,9 @@ class DepthFromBlocks:
     def num_layers(self) -> int | None:
         return self._block_depth().num_layers
 
+    def blocks(self) -> list[str]:
+        """The names of the tower's blocks in depth order (``--inherit-layers`` picks among them)."""
+        return list(self._block_depth().blocks)
+
     def layer_id(self, name: str) -> int:
         return self._block_depth().layer_id(name)

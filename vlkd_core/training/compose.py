@@ -16,6 +16,7 @@ from ..model import DualEncoder
 from ..grammar import parse_unlock, parse_weighted_names
 from .bundle import Bundle
 from .config import TrainConfig
+from .inherit import inherited_parts, parse_inherit_layers
 from .teacher_model import build_teacher_model
 
 SIDES = ("image", "text")
@@ -66,7 +67,20 @@ def _check_roles(cfg: TrainConfig, needs: dict[str, LossNeeds]) -> str | None:
     return teacher
 
 
-def _towers(cfg: TrainConfig, teacher: str | None) -> dict[str, nn.Module]:
+def _student_parts(cfg: TrainConfig, teacher_model: nn.Module | None) -> tuple[dict, dict] | None:
+    """--student-init-from-teacher: the student's towers and heads copied from the teacher model
+    (keeping the --inherit-layers blocks), or None."""
+    if not cfg.student_init_from_teacher:
+        if cfg.inherit_layers:
+            raise UsageError("--inherit-layers chooses the teacher's blocks a student inherits: add "
+                             "--student-init-from-teacher")
+        return None
+    if teacher_model is None:
+        raise UsageError("--student-init-from-teacher copies the towers of a --teacher-model: pass one")
+    return inherited_parts(teacher_model, parse_inherit_layers(cfg.inherit_layers))
+
+
+def _towers(cfg: TrainConfig, teacher: str | None, inherited: dict | None = None) -> dict[str, nn.Module]:
     """Both towers, locked where asked (the teacher is always locked): the one place that locks."""
     def build(side: str) -> nn.Module:
         tower = cfg.tower(side)
@@ -79,8 +93,9 @@ def _towers(cfg: TrainConfig, teacher: str | None) -> dict[str, nn.Module]:
         with torch.random.fork_rng(devices=[]):
             return build(side)
     # --teacher-features: the teacher is a stand-in of the stored width, its tower never built
-    towers = {side: stored_tower(cfg, side, teacher, lambda side=side: build_teacher(side))
-              or (build_teacher(side) if side == teacher else build(side)) for side in SIDES}
+    towers = dict(inherited) if inherited else {
+        side: stored_tower(cfg, side, teacher, lambda side=side: build_teacher(side))
+        or (build_teacher(side) if side == teacher else build(side)) for side in SIDES}
     locks = {side: cfg.tower(side).lock or teacher == side for side in SIDES}
     patterns = parse_unlock(cfg.unlock)
     for side in SIDES:
@@ -105,9 +120,13 @@ def _grad_checkpointing(cfg: TrainConfig, towers: dict[str, nn.Module]) -> None:
         switch(True)
 
 
-def _heads(cfg: TrainConfig, towers: dict[str, nn.Module], teacher: str | None) -> tuple[dict, dict[str, int]]:
-    """Heads project to a common width: the teacher's, unless --embed-dim says otherwise."""
+def _heads(cfg: TrainConfig, towers: dict[str, nn.Module], teacher: str | None,
+           inherited: dict | None = None) -> tuple[dict, dict[str, int]]:
+    """Heads project to a common width: the teacher's, unless --embed-dim says otherwise (or the
+    heads a student inherited from a teacher model, at their own width)."""
     dims = {side: towers[side].output_dim for side in SIDES}
+    if inherited is not None:
+        return inherited, {side: _out_width(inherited[side], dims[side]) for side in SIDES}
     target = cfg.embed_dim or (dims[teacher] if teacher else dims["text"])
     heads: dict[str, nn.Module | None] = {}
     for side in SIDES:
@@ -116,6 +135,13 @@ def _heads(cfg: TrainConfig, towers: dict[str, nn.Module], teacher: str | None) 
         if heads[side] is not None:
             dims[side] = target
     return heads, dims
+
+
+def _out_width(head: nn.Module | None, width: int) -> int:
+    if head is None:
+        return width
+    with torch.no_grad():
+        return int(head(torch.zeros(1, width)).shape[-1])
 
 
 def _check_second_views(needs: dict[str, LossNeeds], towers: dict[str, nn.Module]) -> None:
@@ -208,10 +234,12 @@ def compose(cfg: TrainConfig) -> Bundle:
     cfg.validate()
     items = _loss_factories(cfg)
     teacher = _check_roles(cfg, {n: nd for n, _, nd in items})
-    towers = _towers(cfg, teacher)
+    with torch.random.fork_rng(devices=[]):  # the student's initialisation is the same with or without it
+        teacher_model = build_teacher_model(cfg)
+    inherited = _student_parts(cfg, teacher_model)
+    towers = _towers(cfg, teacher, inherited[0] if inherited else None)
     _grad_checkpointing(cfg, towers)
-    heads, dims = _heads(cfg, towers, teacher)
-    teacher_model = build_teacher_model(cfg)
+    heads, dims = _heads(cfg, towers, teacher, inherited[1] if inherited else None)
     losses = _losses(cfg, items, dims, teacher, teacher_model)
     needs = {n: loss_needs(l) for n, l in losses.items()}  # function factories: now known
     _check_roles(cfg, needs)

@@ -139,6 +139,12 @@ class TrainConfig:
                                        "features (teacher_image, teacher_text, teacher_logit_scale).")
     teacher_pretrained: str | None = option(None, "Weights of --teacher-model given as towers: a family tag or "
                                             "a local path (A+B for two tower specs).")
+    student_init_from_teacher: bool = option(False, "Build the student's towers and heads as copies of the "
+                                             "--teacher-model's, with its weights (TinyCLIP's weight inheritance; "
+                                             "replaces --image/--text and their heads).", form="switch")
+    inherit_layers: list[str] = option(help="SIDE:i,j,... blocks of the teacher's tower the student keeps, e.g. "
+                                       "'image:0,2,4,6' 'text:0,3' (repeatable; default: all).", factory=list,
+                                       form="list")
     lock_image: bool = tower_option("image", "lock", False)
     lock_text: bool = tower_option("text", "lock", False)
     unlock: list[str] = option(help="TOWER:patterns kept trainable in a locked tower, e.g. 'image:layer4*,!*bn*'.",

@@ -65,6 +65,21 @@ class TimmTower(nn.Module):
     def layer_id(self, name: str) -> int:
         return self._layer_map()[name.removeprefix("model.")]
 
+    def blocks(self) -> list[str]:
+        """The modules of depth 1 .. num_layers - 1 in depth order: for each depth, the module
+        holding all of its parameters (timm's fine-grained groups are whole blocks)."""
+        layers = self._layer_map() or {}
+        by_depth: dict[int, list[list[str]]] = {}
+        for name, depth in layers.items():
+            if 0 < depth < max(layers.values()):
+                by_depth.setdefault(depth, []).append(name.split(".")[:-1])
+        names = []
+        for depth in sorted(by_depth):
+            paths = by_depth[depth]
+            common = [part for part, *rest in zip(*paths) if all(r == part for r in rest)]
+            names.append("model." + ".".join(common))
+        return names
+
 
 def _is_local(pretrained: str | None) -> bool:
     return pretrained is not None and Path(pretrained).expanduser().exists()
