@@ -73,3 +73,23 @@ def test_a_block_that_changes_the_shape_cannot_go():
     assert len(inherit_tower(tower, "image", kept).blocks()) == len(names) - 1
     with pytest.raises(UsageError, match="does not run without the other blocks"):
         inherit_tower(tower, "image", [i for i in range(len(names)) if i != 1])  # changes 16 -> 24 channels
+
+
+def test_init_from_starts_a_new_stage_from_another_runs_towers(tmp_path):
+    """LiT, then unlocked: the second run has its own locks and loss and starts from the first's
+    towers and heads (not its loss state or optimizer)."""
+    toy = dict(image="toy:tiny", text="toy:tiny", image_options={"image_size": 32}, batch_size=8, max_steps=3,
+               warmup_steps=1, eval=[], progress=False, data_options={"size": 32, "length": 32},
+               output_dir=str(tmp_path), workers=0)
+    train(TrainConfig(**toy, name="lit", teacher="text", loss="infonce"))
+    from vlkd_core.training.restore import load_run
+    lit = load_run(tmp_path / "lit").model.state_dict()
+    stage2 = TrainConfig(**{**toy, "max_steps": 1}, name="open", teacher="none", loss="infonce",
+                         init_from=str(tmp_path / "lit"), lr=1e-12)
+    train(stage2)
+    opened = load_run(tmp_path / "open").model.state_dict()
+    assert all(torch.allclose(lit[k], opened[k], atol=1e-6) for k in lit)  # one step at lr 1e-12 moves nothing
+    other = TrainConfig(**toy, name="wrong", teacher="none", loss="infonce", image_head="mlp",
+                        init_from=str(tmp_path / "lit"))
+    with pytest.raises(UsageError, match="--init-from .*: its checkpoint has no 'image_head"):
+        train(other)

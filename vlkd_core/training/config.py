@@ -139,6 +139,9 @@ class TrainConfig:
                                        "features (teacher_image, teacher_text, teacher_logit_scale).")
     teacher_pretrained: str | None = option(None, "Weights of --teacher-model given as towers: a family tag or "
                                             "a local path (A+B for two tower specs).")
+    init_from: str | None = option(None, "Start a new run from another run's (or checkpoint's) towers and heads, "
+                                   "e.g. a LiT run before unlocking its text tower; losses, optimizer and data "
+                                   "start fresh.")
     student_init_from_teacher: bool = option(False, "Build the student's towers and heads as copies of the "
                                              "--teacher-model's, with its weights (TinyCLIP's weight inheritance; "
                                              "replaces --image/--text and their heads).", form="switch")

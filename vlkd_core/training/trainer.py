@@ -57,6 +57,9 @@ class Trainer:
         seed_everything(cfg.seed)
         self.run_dir = resolve_run_dir(cfg, main=runtime.is_main)
         self.bundle = compose(cfg)               # fails on impossible combinations, before any data
+        if cfg.init_from and not cfg.resume:     # a new run starting from another run's weights
+            from .init_from import init_from
+            init_from(self.bundle.model, cfg.init_from)
         self.evaluators = build_evaluators(cfg.eval_specs()) if runtime.is_main else []
         self.evaluating = bool(cfg.eval_specs())  # on every rank: --fsdp gathers for evaluation
         self._eval_copy = None
