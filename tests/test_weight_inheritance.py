@@ -93,3 +93,11 @@ def test_init_from_starts_a_new_stage_from_another_runs_towers(tmp_path):
                         init_from=str(tmp_path / "lit"))
     with pytest.raises(UsageError, match="--init-from .*: its checkpoint has no 'image_head"):
         train(other)
+
+
+def test_no_inherit_weights_is_the_same_architecture_freshly_initialised(tmp_path, teacher_spec):
+    bundle = compose(config(tmp_path, teacher_spec, inherit_weights=False))
+    t_txt, s_txt = bundle.teacher_model.model.text_tower.model, bundle.model.text_tower.model
+    assert len(s_txt.encoder.layer) == 1
+    assert not torch.equal(s_txt.encoder.layer[0].output.dense.weight, t_txt.encoder.layer[0].output.dense.weight)
+    assert s_txt.encoder.layer[0].output.dense.weight.shape == t_txt.encoder.layer[0].output.dense.weight.shape

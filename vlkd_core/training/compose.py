@@ -77,7 +77,7 @@ def _student_parts(cfg: TrainConfig, teacher_model: nn.Module | None) -> tuple[d
         return None
     if teacher_model is None:
         raise UsageError("--student-init-from-teacher copies the towers of a --teacher-model: pass one")
-    return inherited_parts(teacher_model, parse_inherit_layers(cfg.inherit_layers))
+    return inherited_parts(teacher_model, parse_inherit_layers(cfg.inherit_layers), cfg.inherit_weights)
 
 
 def _towers(cfg: TrainConfig, teacher: str | None, inherited: dict | None = None) -> dict[str, nn.Module]:

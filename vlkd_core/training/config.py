@@ -145,6 +145,8 @@ class TrainConfig:
     student_init_from_teacher: bool = option(False, "Build the student's towers and heads as copies of the "
                                              "--teacher-model's, with its weights (TinyCLIP's weight inheritance; "
                                              "replaces --image/--text and their heads).", form="switch")
+    inherit_weights: bool = option(True, "With --student-init-from-teacher: start from the teacher's weights "
+                                   "(off: the same architecture, freshly initialised, the baseline).", form="switch")
     inherit_layers: list[str] = option(help="SIDE:i,j,... blocks of the teacher's tower the student keeps, e.g. "
                                        "'image:0,2,4,6' 'text:0,3' (repeatable; default: all).", factory=list,
                                        form="list")

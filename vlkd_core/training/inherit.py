@@ -96,12 +96,27 @@ def inherit_tower(teacher_tower: nn.Module, side: str, kept: list[int] | None) -
     return student
 
 
-def inherited_parts(teacher_model: Any, layers: dict[str, list[int]]) -> tuple[dict, dict]:
-    """(towers, heads) of a student inheriting from ``teacher_model`` (a TeacherModel)."""
+def reinitialise(module: nn.Module) -> nn.Module:
+    """Fresh weights for every submodule that knows how to draw them (``reset_parameters``, from
+    the global RNG): the inherited architecture without the inherited weights."""
+    for sub in module.modules():
+        reset = getattr(sub, "reset_parameters", None)
+        if callable(reset) and sub is not module:
+            reset()
+    return module
+
+
+def inherited_parts(teacher_model: Any, layers: dict[str, list[int]], weights: bool = True) -> tuple[dict, dict]:
+    """(towers, heads) of a student inheriting from ``teacher_model`` (a TeacherModel): its
+    weights, or (``weights=False``) only its architecture, freshly initialised."""
     model = teacher_model.model
     towers = {side: inherit_tower(getattr(model, f"{side}_tower"), side, layers.get(side)) for side in ("image", "text")}
     heads = {}
     for side in ("image", "text"):
         head = copy.deepcopy(getattr(model, f"{side}_head"))
         heads[side] = None if isinstance(head, nn.Identity) else head.requires_grad_(True)
+    if not weights:
+        for part in (*towers.values(), *heads.values()):
+            if part is not None:
+                reinitialise(part)
     return towers, heads
