@@ -34,33 +34,32 @@ def test_new_plugins_install_show_up_and_pass_their_tests(tmp_path):
     again = runner.invoke(app, ["plugins", "new", "demo-loss", "-o", str(tmp_path)])
     assert again.exit_code == 2 and "already exists" in again.output
 
-    installs = [arg for d in dirs for arg in ("-e", str(d))]
-    _pip("install", "--no-deps", "--no-build-isolation", *installs)
-    try:
-        out = subprocess.run([sys.executable, "-m", "vlkd_cli", "plugins", "list", "--json"],
-                             capture_output=True, text=True, check=True)
-        rows = {row["plugin"]: row for row in json.loads(out.stdout)}
-        for kind in KINDS:
-            row = rows[f"demo-{kind}"]
-            assert row["status"] == "ok", row
-            assert row["distribution"] == f"vlkd-demo-{kind}"
-        env = dict(os.environ)
-        env.pop("PYTEST_ADDOPTS", None)
-        pytest_cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-                      *[str(d / "tests") for d in dirs]]
-        collected = subprocess.run([*pytest_cmd, "--collect-only", "-q"], capture_output=True,
-                                   text=True, cwd=tmp_path, env=env)
-        assert collected.returncode == 0, collected.stdout[-3000:] + collected.stderr[-2000:]
-        expected = sum("::" in line for line in collected.stdout.splitlines())
-        assert expected >= len(KINDS)  # every generated package ships tests
-        report = tmp_path / "report.xml"
-        tests = subprocess.run([*pytest_cmd, "-q", f"--junitxml={report}"], capture_output=True,
+    # installed into a folder of this test's own, not the environment: other tests running at the
+    # same time (pytest-xdist) never see these plugins
+    site = tmp_path / "site"
+    _pip("install", "--no-deps", "--no-build-isolation", "--target", str(site), *map(str, dirs))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p))
+    env.pop("PYTEST_ADDOPTS", None)
+    out = subprocess.run([sys.executable, "-m", "vlkd_cli", "plugins", "list", "--json"],
+                         capture_output=True, text=True, check=True, env=env)
+    rows = {row["plugin"]: row for row in json.loads(out.stdout)}
+    for kind in KINDS:
+        row = rows[f"demo-{kind}"]
+        assert row["status"] == "ok", row
+        assert row["distribution"] == f"vlkd-demo-{kind}"
+    pytest_cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                  *[str(d / "tests") for d in dirs]]
+    collected = subprocess.run([*pytest_cmd, "--collect-only", "-q"], capture_output=True,
                                text=True, cwd=tmp_path, env=env)
-        assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
-        suite = ET.parse(report).getroot()
-        suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
-        counts = {key: int(suite.get(key)) for key in ("tests", "failures", "errors", "skipped")}
-        # every collected test ran and passed
-        assert counts == {"tests": expected, "failures": 0, "errors": 0, "skipped": 0}, counts
-    finally:
-        _pip("uninstall", "-y", *[f"vlkd-demo-{kind}" for kind in KINDS])
+    assert collected.returncode == 0, collected.stdout[-3000:] + collected.stderr[-2000:]
+    expected = sum("::" in line for line in collected.stdout.splitlines())
+    assert expected >= len(KINDS)  # every generated package ships tests
+    report = tmp_path / "report.xml"
+    tests = subprocess.run([*pytest_cmd, "-q", f"--junitxml={report}"], capture_output=True,
+                           text=True, cwd=tmp_path, env=env)
+    assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
+    suite = ET.parse(report).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    counts = {key: int(suite.get(key)) for key in ("tests", "failures", "errors", "skipped")}
+    # every collected test ran and passed
+    assert counts == {"tests": expected, "failures": 0, "errors": 0, "skipped": 0}, counts
