@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from train_helpers import run_cli
+from train_helpers import run_cli, invoke_cli
 
 
 def _lines(text: str) -> list[str]:
@@ -13,7 +13,7 @@ def _lines(text: str) -> list[str]:
 
 def test_eval_of_a_folder_without_checkpoints_speaks_of_eval(tmp_path):
     (tmp_path / "data").mkdir()
-    result = run_cli(["eval", "data/"], cwd=tmp_path)
+    result = invoke_cli(["eval", "data/"], cwd=tmp_path)
     assert result.returncode == 2
     lines = _lines(result.stderr)
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
@@ -63,7 +63,7 @@ def test_to_webdataset_prefix_cannot_leave_the_output_folder(tmp_path, prefix):
     Image.new("RGB", (8, 8), "red").save(tmp_path / "a.png")
     (tmp_path / "data.csv").write_text("filepath,title\na.png,a red square\n")
     out = tmp_path / "out" / "shards"
-    result = run_cli(["data", "to-webdataset", str(tmp_path / "data.csv"), str(out), "--prefix", prefix])
+    result = invoke_cli(["data", "to-webdataset", str(tmp_path / "data.csv"), str(out), "--prefix", prefix])
     assert result.returncode == 2
     lines = _lines(result.stderr)
     assert len(lines) == 1 and "--prefix" in lines[0], result.stderr
@@ -73,7 +73,7 @@ def test_to_webdataset_prefix_cannot_leave_the_output_folder(tmp_path, prefix):
 def test_to_webdataset_output_folder_named_like_a_pipe_stays_a_folder(tmp_path):
     Image.new("RGB", (8, 8), "red").save(tmp_path / "a.png")
     (tmp_path / "data.csv").write_text("filepath,title\na.png,a red square\n")
-    result = run_cli(["data", "to-webdataset", str(tmp_path / "data.csv"), "pipe:touch PWNED"], cwd=tmp_path)
+    result = invoke_cli(["data", "to-webdataset", str(tmp_path / "data.csv"), "pipe:touch PWNED"], cwd=tmp_path)
     assert not (tmp_path / "PWNED").exists()
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "pipe:touch PWNED" / "shard-000000.tar").exists()

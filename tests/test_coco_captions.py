@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 import vlkd_core
 from vlkd_cli.app import app
 from vlkd_core.errors import DataError, UsageError
-from train_helpers import TOWERS, run_cli
+from train_helpers import TOWERS, invoke_cli
 
 COLOURS = {"red": (230, 10, 10), "green": (10, 230, 10), "blue": (10, 10, 230), "white": (240, 240, 240)}
 
@@ -74,7 +74,7 @@ def test_bad_files_are_named(tmp_path):
     with pytest.raises(DataError, match=r"k.json: images\[0\].sentences\[0\] has no 'raw'"):
         vlkd_core.build_dataset("coco-captions", path=str(tmp_path / "k.json"))
     path = _karpathy(tmp_path)
-    result = run_cli(["train", *TOWERS, "--data", "coco-captions", "--data-option", f"path={path}",
+    result = invoke_cli(["train", *TOWERS, "--data", "coco-captions", "--data-option", f"path={path}",
                       "--data-option", f"root={tmp_path / 'missing'}", "--output-dir", str(tmp_path), "--name", "r"])
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode != 0 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr

@@ -7,7 +7,7 @@ import pytest
 import torch
 from export_runs import TEXTS, images, tiny_clip_dir, train_run
 from vlkd_hf.testing import tiny_bert, tiny_sentence_transformer, tiny_vit
-from train_helpers import run_cli
+from train_helpers import invoke_cli
 from typer.testing import CliRunner
 
 import vlkd_core as vlkd
@@ -62,7 +62,7 @@ def test_open_clip_folder_loads_in_open_clip_with_the_head_folded_in(runs, model
     run = train_run(runs, "clip", image=spec, text=spec, image_head="linear", text_head="linear",
                     head_options={"bias": False})
     out = tmp_path / "clip"
-    assert run_cli(["export", str(run), "--format", "open_clip", "--out", str(out)]).returncode == 0
+    assert invoke_cli(["export", str(run), "--format", "open_clip", "--out", str(out)]).returncode == 0
     clip, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{out}")
     tokenizer = open_clip.get_tokenizer(f"local-dir:{out}")
     model = vlkd.load(run)

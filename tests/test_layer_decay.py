@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vlkd_cli.app import app
-from train_helpers import TINY, run_cli
+from train_helpers import TINY, invoke_cli
 
 # the toy image tower by hand: net.0/1 (stage 1), net.3/4 (stage 2), net.6 (stage 3), net.10
 # (projection, the top); its linear head sits at the top too
@@ -69,7 +69,7 @@ def test_training_shows_the_groups_and_resumes(tmp_path):
 
 
 def test_a_tower_without_depth_map_is_named(tmp_path):
-    result = run_cli(["train", *TINY, "--loss", "infonce", "--teacher", "none", "--layer-decay", "0.75",
+    result = invoke_cli(["train", *TINY, "--loss", "infonce", "--teacher", "none", "--layer-decay", "0.75",
                       "--output-dir", str(tmp_path)])
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 from export_runs import TEXTS, images, train_run
-from train_helpers import run_cli
+from train_helpers import invoke_cli
 
 import vlkd_core as vlkd
 from vlkd_core.errors import UsageError
@@ -50,7 +50,7 @@ def test_inputs_batches_and_parts(toy_run):
 def test_a_checkpoint_folder_and_a_safetensors_export_load_the_same_model(toy_run, tmp_path):
     checkpoint = toy_run / "checkpoints" / (toy_run / "checkpoints" / "LATEST").read_text().strip()
     out = tmp_path / "export"
-    result = run_cli(["export", str(toy_run), "--format", "safetensors", "--out", str(out)])
+    result = invoke_cli(["export", str(toy_run), "--format", "safetensors", "--out", str(out)])
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors", "vlkd_export.json"]
     assert json.loads((out / "vlkd_export.json").read_text())["format"] == "safetensors"

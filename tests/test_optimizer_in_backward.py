@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fault_helpers import KILLED, STEPS, assert_same_weights, config, fault_plugin_registered, run_forked  # noqa: F401 (fixture)
-from train_helpers import TINY, run_cli
+from train_helpers import TINY, invoke_cli
 from vlkd_core.training import Trainer
 from vlkd_core.training.optim_in_backward import OptimizerInBackward
 from vlkd_core.training.runtime import setup_runtime, teardown_runtime
@@ -50,7 +50,7 @@ def test_no_gradient_outlives_backward(tmp_path, fault_plugin_registered):
     (["--grad-clip", "0", "--precision", "fp16"], "--precision fp32 or bf16"),
 ])
 def test_refuses_what_needs_every_gradient_first(tmp_path, flags, fix):
-    out = run_cli(["train", *TINY, "--optimizer-in-backward", *flags, "--output-dir", str(tmp_path), "--name", "x"])
+    out = invoke_cli(["train", *TINY, "--optimizer-in-backward", *flags, "--output-dir", str(tmp_path), "--name", "x"])
     assert out.returncode == 2
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "--optimizer-in-backward" in lines[0] and lines[0].endswith(f"pass {fix}")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from train_helpers import TINY, run_cli
+from train_helpers import TINY, invoke_cli
 
 
 def _config(tmp_path, **values):
@@ -41,7 +41,7 @@ CASES = [
 @pytest.mark.parametrize("case, args, message", CASES, ids=[c[0] for c in CASES])
 def test_bad_value_is_one_line_naming_the_option(tmp_path, case, args, message):
     runs = tmp_path / "runs"
-    result = run_cli(["train", *TINY, "--loss", "infonce", "--teacher", "none", *args(tmp_path),
+    result = invoke_cli(["train", *TINY, "--loss", "infonce", "--teacher", "none", *args(tmp_path),
                       "--output-dir", str(runs)])
     assert result.returncode == 2, (case, result.stdout[-500:], result.stderr)
     lines = [line for line in result.stderr.splitlines() if line.strip()]

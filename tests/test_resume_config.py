@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from train_helpers import TOWERS, read_jsonl, run_cli
+from train_helpers import TOWERS, read_jsonl, invoke_cli
 
 # 64 samples / batch 32 = 2 steps per epoch; 2 epochs = 4 steps, a checkpoint after every step
 JOB = [*TOWERS, "--data-option", "size=32", "--data-option", "length=64", "--loss", "infonce",
@@ -20,7 +20,7 @@ JOB = [*TOWERS, "--data-option", "size=32", "--data-option", "length=64", "--los
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    result = run_cli(["train", *JOB, "--output-dir", str(root), "--name", "r"])
+    result = invoke_cli(["train", *JOB, "--output-dir", str(root), "--name", "r"])
     assert result.returncode == 0, result.stderr
     return root / "r"
 
@@ -36,7 +36,7 @@ def _interrupted(finished: Path, dest: Path) -> Path:
 
 
 def _resume(run: Path, *extra: str):
-    return run_cli(["train", "--resume", "latest", "--output-dir", str(run.parent), "--name", run.name,
+    return invoke_cli(["train", "--resume", "latest", "--output-dir", str(run.parent), "--name", run.name,
                     "--no-progress", *extra])
 
 
@@ -103,7 +103,7 @@ def test_resuming_a_finished_run_says_so_and_changes_nothing(finished, tmp_path)
 
 def test_resume_from_a_checkpoint_path_alone_continues_that_run(finished, tmp_path):
     run = _interrupted(finished, tmp_path / "moved")  # a run folder moved (or received) elsewhere
-    result = run_cli(["train", "--resume", str(run / "checkpoints" / "step-0000003"), "--no-progress"],
+    result = invoke_cli(["train", "--resume", str(run / "checkpoints" / "step-0000003"), "--no-progress"],
                      cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads((run / "summary.json").read_text())["steps"] == 4

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from train_helpers import TINY, TOWERS, run_cli
+from train_helpers import TINY, TOWERS, invoke_cli
 
 
 def one_line_error(result) -> str:
@@ -23,7 +23,7 @@ def one_line_error(result) -> str:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    result = run_cli(["train", *TINY, "--loss", "infonce", "--teacher", "none", "--epochs", "1",
+    result = invoke_cli(["train", *TINY, "--loss", "infonce", "--teacher", "none", "--epochs", "1",
                       "--data-option", "length=64", "--output-dir", str(root), "--name", "r"])
     assert result.returncode == 0, result.stderr
     return root / "r"
@@ -57,7 +57,7 @@ def test_eval_never_runs_a_pipe_from_the_checkpoint_config(tiny_run, tmp_path):
     url = f"pipe:touch {pwned}"
     _edit_saved_config(run, eval=[f"retrieval:dataset=webdataset,split=train,dataset.path={url}"])
     for extra in ([], ["--allow-pipe"]):  # the opt-in covers the command line only, never run files
-        result = run_cli(["eval", str(run), *extra])
+        result = invoke_cli(["eval", str(run), *extra])
         assert result.returncode != 0
         assert not pwned.exists()
         line = one_line_error(result)
@@ -69,7 +69,7 @@ def test_resume_never_runs_a_pipe_from_the_saved_data_options(tiny_run, tmp_path
     pwned = tmp_path / "PWNED"
     url = f"pipe:touch {pwned}"
     _edit_saved_config(run, data="webdataset", data_options={"path": url}, epochs=3)
-    result = run_cli(["train", "--resume", "latest", "--output-dir", str(tmp_path / "runs"),
+    result = invoke_cli(["train", "--resume", "latest", "--output-dir", str(tmp_path / "runs"),
                       "--name", "received", "--allow-pipe"])
     assert result.returncode != 0
     assert not pwned.exists()
@@ -80,7 +80,7 @@ def test_config_file_pipe_is_refused_even_with_the_flag(tmp_path):
     pwned = tmp_path / "PWNED"
     config = tmp_path / "cfg.json"
     config.write_text(json.dumps({"data": "webdataset", "data_options": {"path": f"pipe:touch {pwned}"}}))
-    result = run_cli(["train", *TOWERS, "--config", str(config), "--allow-pipe", "--max-steps", "1",
+    result = invoke_cli(["train", *TOWERS, "--config", str(config), "--allow-pipe", "--max-steps", "1",
                       "--output-dir", str(tmp_path / "runs")])
     assert result.returncode != 0
     assert not pwned.exists()
@@ -96,7 +96,7 @@ def test_pipe_on_the_command_line_needs_the_opt_in_flag(tiny_run, tmp_path, comm
                 "--max-steps", "1", "--output-dir", str(tmp_path / "runs")]
     else:
         args = ["eval", str(tiny_run), "--eval", f"retrieval:dataset=webdataset,split=train,dataset.path={url}"]
-    result = run_cli(args)
+    result = invoke_cli(args)
     assert result.returncode == 2
     assert not pwned.exists()
     line = one_line_error(result)
@@ -120,7 +120,7 @@ def _shard(tmp_path: Path) -> Path:
 
 def test_pipe_typed_with_allow_pipe_is_honoured(tmp_path):
     shard = _shard(tmp_path)
-    result = run_cli(["train", *TOWERS, "--loss", "infonce", "--teacher", "none", "--data", "webdataset",
+    result = invoke_cli(["train", *TOWERS, "--loss", "infonce", "--teacher", "none", "--data", "webdataset",
                       "--data-option", f"path=pipe:cat {shard}", "--data-option", "shuffle=0",
                       "--max-steps", "2", "--batch-size", "8", "--allow-pipe",
                       "--output-dir", str(tmp_path / "runs"), "--name", "piped"])
@@ -133,7 +133,7 @@ def test_report_never_runs_a_pipe_from_the_saved_data_options(tiny_run, tmp_path
     pwned = tmp_path / "PWNED"
     url = f"pipe:touch {pwned}"
     _edit_saved_config(run, data="webdataset", data_options={"path": url})
-    result = run_cli(["report", str(run)])
+    result = invoke_cli(["report", str(run)])
     assert result.returncode != 0
     assert not pwned.exists()
     assert url in one_line_error(result)

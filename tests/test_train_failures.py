@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from train_helpers import TINY, TOWERS, run_cli
+from train_helpers import TINY, TOWERS, invoke_cli
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -22,7 +22,7 @@ def _digest(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    result = run_cli(["train", *TINY, "--loss", "simreg", "--teacher", "text", "--epochs", "1",
+    result = invoke_cli(["train", *TINY, "--loss", "simreg", "--teacher", "text", "--epochs", "1",
                       "--output-dir", str(root), "--name", "ok", "--save-every", "4"])
     assert result.returncode == 0, result.stderr
     return root / "ok"
@@ -55,7 +55,7 @@ def test_impossible_compositions_fail_before_reading_data(tmp_path, finished_run
     # a broken composition fails before any data is read or anything is written beside the
     # finished run (resuming it with a changed composition is refused earlier still, see
     # tests/test_resume_config.py)
-    result = run_cli(["train", *TINY, "--output-dir", str(finished_run.parent), "--name", "broken", *args])
+    result = invoke_cli(["train", *TINY, "--output-dir", str(finished_run.parent), "--name", "broken", *args])
     assert result.returncode == 2, (case, result.stdout, result.stderr)
     assert message in " ".join(result.stderr.split()), result.stderr
     assert "Traceback" not in result.stderr
@@ -67,7 +67,7 @@ def test_malformed_csv_row_names_file_and_row(tmp_path):
     rows = _good_rows()
     rows[4] = "img4.png"  # caption missing: line 6 of the file (header is line 1)
     path = _csv(tmp_path, rows)
-    result = run_cli(["train", *TOWERS, "--loss", "simreg", "--teacher", "text", "--data", "csv",
+    result = invoke_cli(["train", *TOWERS, "--loss", "simreg", "--teacher", "text", "--data", "csv",
                       "--data-option", f"path={path}", "--output-dir", str(tmp_path / "runs")])
     assert result.returncode != 0
     flat = " ".join(result.stderr.split())
@@ -85,12 +85,12 @@ def test_bad_images_are_counted_and_skipped_or_stop_with_strict(tmp_path, proble
         (tmp_path / "img3.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
     common = ["train", *TOWERS, "--loss", "simreg", "--teacher", "text", "--data", "csv",
               "--data-option", f"path={path}", "--batch-size", "4", "--output-dir", str(tmp_path / "runs")]
-    result = run_cli([*common, "--name", "lenient"])
+    result = invoke_cli([*common, "--name", "lenient"])
     assert result.returncode == 0, result.stderr
     assert "img3.png" in result.stderr + result.stdout  # a warning names the file
     summary = json.loads((tmp_path / "runs" / "lenient" / "summary.json").read_text())
     assert summary["skipped_samples"] >= 1
-    strict = run_cli([*common, "--name", "strict", "--strict"])
+    strict = invoke_cli([*common, "--name", "strict", "--strict"])
     assert strict.returncode != 0 and "img3.png" in strict.stderr and "Traceback" not in strict.stderr
 
 
@@ -98,7 +98,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     # a checkpoint after every step, so the step before the blow-up has one
     common = ["train", *TINY, "--loss", "simreg", "--teacher", "text", "--output-dir", str(tmp_path),
               "--name", "nan", "--save-every", "1", "--grad-clip", "0"]
-    result = run_cli([*common, "--lr", "1e30", "--warmup-steps", "0"])
+    result = invoke_cli([*common, "--lr", "1e30", "--warmup-steps", "0"])
     assert result.returncode != 0
     assert "Traceback" not in result.stderr, result.stderr
     stop = re.search(r"loss became \S+ at step (\d+)", " ".join(result.stderr.split()))

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from vlkd_cli.app import app
-from train_helpers import TOWERS, run_cli
+from train_helpers import TOWERS, invoke_cli
 
 runner = CliRunner()
 EVAL = "retrieval:dataset=shapes,dataset.size=32,dataset.length=48,progress=false"
@@ -72,7 +72,7 @@ def test_eval_wise_ft_scores_the_interpolation(tmp_path):
     from vlkd_core.training.evals import build_evaluators, run_evaluators
     from vlkd_core.training.restore import load_run
     run = train(tmp_path, "run")
-    result = run_cli(["eval", str(run), "--wise-ft", "0.5", "--eval", EVAL])
+    result = invoke_cli(["eval", str(run), "--wise-ft", "0.5", "--eval", EVAL])
     assert result.returncode == 0, result.stderr
     record = json.loads((run / "eval-wise-ft-0.5.json").read_text())
     assert record["wise_ft"] == 0.5
@@ -96,7 +96,7 @@ def test_eval_wise_ft_during_training(tmp_path):
     # the mid-run WiSE-FT evaluation put the weights back: training is unchanged
     a, b = _final_weights(with_wise), _final_weights(without)
     assert all(torch.equal(a[k], b[k]) for k in a)
-    result = run_cli(["eval", str(with_wise), "--wise-ft", "0.5", "--eval", EVAL])
+    result = invoke_cli(["eval", str(with_wise), "--wise-ft", "0.5", "--eval", EVAL])
     assert result.returncode == 0, result.stderr
     offline = json.loads((with_wise / "eval-wise-ft-0.5.json").read_text())["metrics"]
     assert {f"wise-ft/{k}": v for k, v in offline.items()} == pytest.approx(
@@ -111,6 +111,6 @@ def _one_line_error(result, *words):
 
 def test_bad_alpha_and_missing_start_weights(tmp_path):  # --eval-wise-ft range: test_option_validation
     run = train(tmp_path, "run", "--epochs", "1")
-    _one_line_error(run_cli(["eval", str(run), "--wise-ft", "-0.1", "--eval", EVAL]), "--wise-ft")
+    _one_line_error(invoke_cli(["eval", str(run), "--wise-ft", "-0.1", "--eval", EVAL]), "--wise-ft")
     (run / "start" / "weights.safetensors").unlink()
-    _one_line_error(run_cli(["eval", str(run), "--wise-ft", "0.5", "--eval", EVAL]), "--wise-ft", "starting weights")
+    _one_line_error(invoke_cli(["eval", str(run), "--wise-ft", "0.5", "--eval", EVAL]), "--wise-ft", "starting weights")

@@ -40,7 +40,7 @@ def user_messages():
     level, shown = logger.level, warnings.showwarning
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    warnings.showwarning = _show_warning
+    warnings.showwarning = functools.partial(_show_warning, _default=shown)  # others as before the command
     try:
         yield
     finally:
