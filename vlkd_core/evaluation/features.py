@@ -1,7 +1,6 @@
 """Feature extraction over datasets, with a rich progress bar for long loops."""
 from __future__ import annotations
 
-import functools
 import os
 import sys
 from contextlib import contextmanager
@@ -10,6 +9,9 @@ from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from .. import encoding
 
 
 @contextmanager
@@ -123,36 +125,33 @@ def split_transform(transform: Callable) -> tuple[Callable, Callable | None]:
     return T.Compose([*steps[:-2], T.PILToTensor()]), _Normalize(steps[-1].mean, steps[-1].std)
 
 
-def _tensor_path(model: Any) -> Callable | None:
-    """The tower's eval transform when the model can take preprocessed tensors (a DualEncoder:
-    ``image_tower`` + ``encode_image``); None for models that only take PIL lists."""
-    tower = getattr(model, "image_tower", None)
-    if tower is None or not hasattr(model, "encode_image") or not hasattr(tower, "preprocess"):
-        return None
-    spec = getattr(tower, "image_spec", None)
-    if spec is not None:  # picklable and cheap to send to workers, same as tower.preprocess
-        from ..images import eval_transform
-        return eval_transform(spec)
-    return functools.partial(tower.preprocess, train=False)
+def _image_side(model: Any) -> tuple[nn.Module, nn.Module] | None:
+    """A DualEncoder's image tower and head, which take preprocessed tensors; None for a model
+    that offers only the evaluator API (``encode_images`` on PIL lists)."""
+    from ..model import DualEncoder
+    return (model.image_tower, model.image_head) if isinstance(model, DualEncoder) else None
 
 
 def _batches(model: Any, dataset: Any, batch_size: int, limit: int | None,
              workers: int | None) -> Iterator[tuple[Callable[[], torch.Tensor], list, list]]:
-    """(features thunk, labels, captions) per batch: through a DataLoader on preprocessed
-    tensors when possible, else ``model.encode_images`` on PIL lists in this process."""
-    transform = _tensor_path(model)
-    if transform is not None and hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__"):
+    """(features thunk, labels, captions) per batch: a DualEncoder's tower and head on tensors
+    the DataLoader's workers preprocess (:mod:`vlkd_core.encoding`), else ``model.encode_images``
+    on PIL lists in this process."""
+    side = _image_side(model)
+    if side is not None and hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__"):
         n = len(dataset) if limit is None else min(limit, len(dataset))
         workers = default_workers(n, batch_size) if workers is None else workers
+        tower, head = side
+        device = model.device
         # own generator: starting a DataLoader must not draw from the training RNG
-        per_sample, per_batch = split_transform(transform)
+        per_sample, per_batch = split_transform(encoding.image_transform(tower))
         loader = torch.utils.data.DataLoader(
             _Prepared(dataset, n, per_sample), batch_size=batch_size, num_workers=workers,
             collate_fn=_Collate(per_batch), generator=torch.Generator())
         for batch in loader:
             if batch is not None:
                 images, labels, captions = batch
-                yield (lambda x=images: _encode_tensors(model, x)), labels, captions
+                yield (lambda x=images: _normalized(encoding.features(tower, head, x, device))), labels, captions
         return
     items, _ = _items(dataset, limit)
     chunk: list = []
@@ -172,14 +171,9 @@ def _pil_batch(model: Any, chunk: list):
     return (lambda: model.encode_images(images)), [it.get("label") for it in chunk], [_texts_of(it) for it in chunk]
 
 
-@torch.inference_mode()
-def _encode_tensors(model: Any, images: torch.Tensor) -> torch.Tensor:
-    """What ``DualEncoder.encode_images`` computes, from already preprocessed images."""
-    was_training = model.training
-    model.eval()
-    feats = model.encode_image(images.to(model.device)).float().cpu()
-    model.train(was_training)
-    return F.normalize(feats, dim=-1)
+def _normalized(feats: torch.Tensor) -> torch.Tensor:
+    """What ``DualEncoder.encode_images`` returns: float32 on the CPU, L2-normalised."""
+    return F.normalize(feats.float().cpu(), dim=-1)
 
 
 def encode_dataset(model: Any, dataset: Any, batch_size: int = 64, limit: int | None = None,

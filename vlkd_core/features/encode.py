@@ -1,5 +1,5 @@
-"""Encoding one unit (input shard) with a locked tower: eval mode, no grad, no augmentation,
-batches that start at the unit's beginning."""
+"""Encoding one unit (input shard) with a locked tower through :mod:`vlkd_core.encoding`: eval mode,
+no grad, no augmentation, batches that start at the unit's beginning."""
 from __future__ import annotations
 
 import hashlib
@@ -8,10 +8,9 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
-from ..images import training_transform
-from ..model import to_device
-from .sources import Unit, captions_of
+from .. import encoding
 from .layout import text_entry
+from .sources import Unit, captions_of
 
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -42,7 +41,7 @@ class Encoder:
     def __init__(self, tower: nn.Module, side: str, batch_size: int, dtype: str, device: torch.device):
         self.tower, self.side, self.batch_size = tower, side, batch_size
         self.dtype, self.device = TORCH_DTYPES[dtype], device
-        self.transform = training_transform(tower, "none") if side == "image" else None
+        self.transform = encoding.image_transform(tower) if side == "image" else None
 
     def _inputs(self, unit: Unit) -> Iterator[tuple[str, Any, int]]:
         """(entry, input, samples done) in unit order; an entry seen before is not repeated."""
@@ -59,13 +58,11 @@ class Encoder:
                     seen.add(entry)
                     yield entry, value, n
 
-    @torch.no_grad()
     def _run(self, values: list) -> torch.Tensor:
-        if self.side == "image":
-            batch = torch.stack([self.transform(v, train=False) for v in values]).to(self.device)
-        else:
-            batch = to_device(self.tower.preprocess(values, train=False), self.device)
-        return self.tower(batch).detach().to("cpu", self.dtype)
+        """One batch through the tower (:mod:`vlkd_core.encoding`, no head), in the store's dtype."""
+        inputs = encoding.image_batch(values, self.transform) if self.side == "image" else \
+            encoding.tokens(self.tower, values)
+        return encoding.features(self.tower, None, inputs, self.device).to("cpu", self.dtype)
 
     def encode(self, unit: Unit, advance: Callable[[int], None]) -> tuple[dict[str, torch.Tensor], int]:
         """Every entry of ``unit`` -> its vector; and how many samples the unit held."""

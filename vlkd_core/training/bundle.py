@@ -19,10 +19,11 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from .. import encoding
 from ..contracts import AfterOptimizerStep, EpochScheduled, LossNeeds, loss_needs, loss_value
 from ..loss_inputs import LossCall, LossInputs, StepParts
 from ..freeze import keep_frozen_in_eval
-from ..model import DualEncoder, to_device
+from ..model import DualEncoder
 from .cache import FeatureCache
 from .data import Batch
 from .step import contrastive_ids
@@ -106,25 +107,29 @@ class Bundle(nn.Module):
 
     # -- one step -----------------------------------------------------------------------------
     def _encode(self, side: str, batch: Batch, device: torch.device) -> torch.Tensor:
+        """The tower's output on ``batch`` (:mod:`vlkd_core.encoding`): in the bundle's mode for a
+        trainable tower; a locked one without gradient, through its feature cache when it has one."""
         tower = self.tower(side)
 
         def run(positions: list[int] | None = None) -> torch.Tensor:
-            if side == "image":
-                images = batch.images if positions is None else batch.images[positions]
-                return tower(images.to(device))
-            if batch.tokens is not None and positions is None:  # tokenised by the loader
-                return tower(to_device(batch.tokens, device))
-            texts = batch.texts if positions is None else [batch.texts[p] for p in positions]
-            return tower(to_device(tower.preprocess(texts, train=self.training), device))
+            return encoding.forward(tower, None, self._inputs(side, batch, positions), device)
 
         if not self.frozen[side]:
             return run()
         cache = self._caches.get(side)
-        if cache is None:
-            with torch.inference_mode():  # cheaper than no_grad: no autograd or version counters
-                out = run()
-            return out.clone()  # a normal tensor again, which a trainable head may save for backward
+        if cache is None:  # a normal tensor, which a trainable head may save for backward
+            return encoding.features(tower, None, self._inputs(side, batch, None), device)
         return cache.features(cache.keys_for(side, batch), run).to(device)
+
+    def _inputs(self, side: str, batch: Batch, positions: list[int] | None) -> Any:
+        """The tower's input for the rows at ``positions`` (None: all): the loader's images; the
+        loader's tokens, or the captions tokenised here (training preprocess in train mode)."""
+        if side == "image":
+            return batch.images if positions is None else batch.images[positions]
+        if batch.tokens is not None and positions is None:  # tokenised by the loader
+            return batch.tokens
+        texts = batch.texts if positions is None else [batch.texts[p] for p in positions]
+        return encoding.tokens(self.tower(side), texts, train=self.training)
 
     def step_parts(self, batch: Batch, device: torch.device) -> StepParts:
         """Everything a loss of this step may read (:mod:`vlkd_core.loss_inputs`), each computed
@@ -152,15 +157,15 @@ class Bundle(nn.Module):
 
         def text() -> torch.Tensor:
             def run(positions: list[int]) -> torch.Tensor:
-                return teacher.encode_text(to_device(teacher.tokenize([batch.texts[p] for p in positions]), device))
+                return teacher.encode_text(teacher.tokenize([batch.texts[p] for p in positions]), device)
             if cache is None:
-                return run(list(range(len(batch)))).clone()
+                return run(list(range(len(batch))))
             return cache.features(batch.texts, run).to(device)
 
         def image() -> torch.Tensor:
             if batch.teacher_images is None:
                 raise RuntimeError("the loader gave no teacher-model views (PairedViews)")
-            return teacher.encode_image(batch.teacher_images.to(device)).clone()
+            return teacher.encode_image(batch.teacher_images, device)
         return {"has_teacher_model": lambda: True, "teacher_image": image, "teacher_text": text,
                 "teacher_logit_scale": lambda: torch.tensor(teacher.logit_scale, device=device)}
 

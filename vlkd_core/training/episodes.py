@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from .. import encoding
 from ..distributed import all_gather_no_grad
 from ..errors import UsageError
 from ..datasets.sampling import derive_seed
@@ -84,9 +85,7 @@ class EpisodeEncoder:
         share = indices[self.rank * n:(self.rank + 1) * n]
         row = {index: i for i, index in enumerate(share)}
         out: dict[str, torch.Tensor] = {}
-        was_training = self.bundle.training
-        self.bundle.eval()
-        try:
+        with encoding.evaluating(self.bundle):  # training's encoding (locked towers cached), eval mode
             for batch in self._loader(share, epoch):
                 if not len(batch):
                     continue
@@ -97,8 +96,6 @@ class EpisodeEncoder:
                     if side not in out:
                         out[side] = torch.zeros(n, value.shape[1], device=self.device)
                     out[side][rows.to(self.device)] = value
-        finally:
-            self.bundle.train(was_training)
         if len(out) < len(SIDES):
             raise UsageError(f"every sample of the episode of epoch {epoch} on rank {self.rank} was unreadable")
         return {key: all_gather_no_grad(value) for key, value in out.items()}

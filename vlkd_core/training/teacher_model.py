@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import encoding
 from ..errors import UsageError
 from ..notices import notice
 
@@ -51,16 +52,15 @@ class TeacherModel(nn.Module):
     def train(self, mode: bool = True):  # always eval: a locked teacher
         return super().train(False)
 
-    @torch.inference_mode()
-    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_image(images).float()
+    def encode_image(self, images: torch.Tensor, device: torch.device | None = None) -> torch.Tensor:
+        """Preprocessed images -> float32 features (:func:`vlkd_core.encoding.features`)."""
+        return encoding.features(self.model.image_tower, self.model.image_head, images, device).float()
 
-    @torch.inference_mode()
-    def encode_text(self, tokens: Any) -> torch.Tensor:
-        return self.model.encode_text(tokens).float()
+    def encode_text(self, tokens: Any, device: torch.device | None = None) -> torch.Tensor:
+        return encoding.features(self.model.text_tower, self.model.text_head, tokens, device).float()
 
     def tokenize(self, texts: list[str]) -> Any:
-        return self.model.text_tower.preprocess(list(texts), train=False)
+        return encoding.tokens(self.model.text_tower, texts)
 
 
 def _run_scale(bundle: nn.Module) -> float | None:
