@@ -27,9 +27,9 @@ import vlkd_core
 from fault_helpers import KILLED, config, fault_plugin_registered, run_forked, wait  # noqa: F401
 from features_helpers import KILL_AT, folder_bytes, toy_weights, write_shards
 from train_helpers import run_cli
+from vlkd_core.datasets.keys import caption_entry
 from vlkd_core.errors import UsageError, VlkdError
 from vlkd_core.features import ExtractConfig, FeatureStore, extract
-from vlkd_core.features.layout import text_entry
 from vlkd_core.plugins import get_plugin_manager
 
 SHAPES = {"size": 32, "length": 128}
@@ -127,7 +127,7 @@ def test_every_caption_of_a_sample_has_its_vector(tmp_path):
             for caption in data[i]["captions"]:
                 with torch.no_grad():
                     alone = tower(tower.preprocess([caption]))[0]
-                assert torch.allclose(f.get_tensor(text_entry(f"s{i}", caption)), alone, atol=1e-6)
+                assert torch.allclose(f.get_tensor(caption_entry(f"s{i}", caption)), alone, atol=1e-6)
 
 
 # -- training from a store -------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 from torch.utils.data import Dataset
 
 from ..errors import UsageError
+from .keys import sample_key
 
 
 @dataclass
@@ -87,7 +88,7 @@ class MixtureDataset(Dataset):
                                  f"{classes} classnames; a mixture needs each labelled source's "
                                  "classnames to keep its classes apart")
             item["label"] = label + source.label_offset
-        item["key"] = f"{source.name}:{item.get('key', row)}"
+        item["key"] = f"{source.name}:{sample_key(item, row)}"
         return item
 
 

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import encoding
+from ..datasets.captions import captions_of
 
 
 @contextmanager
@@ -27,14 +28,6 @@ def progress_bar(description: str, total: int | None, enabled: bool = True) -> I
                   TimeRemainingColumn(), transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
-
-
-def _texts_of(item: dict) -> list[str]:
-    """A sample's captions: ``captions`` (list) if present, else ``text`` (str or list)."""
-    caps = item.get("captions", item.get("text"))
-    if caps is None:
-        return []
-    return [caps] if isinstance(caps, str) else [str(c) for c in caps]
 
 
 def _items(dataset: Any, limit: int | None) -> tuple[Iterator[dict], int | None]:
@@ -85,7 +78,7 @@ class _Prepared(torch.utils.data.Dataset):
         item = self.dataset[index]
         if item is None:  # an unreadable image the dataset chose to skip
             return None
-        return self.transform(item["image"]), item.get("label"), _texts_of(item)
+        return self.transform(item["image"]), item.get("label"), captions_of(item)
 
 
 class _Collate:
@@ -168,7 +161,7 @@ def _batches(model: Any, dataset: Any, batch_size: int, limit: int | None,
 
 def _pil_batch(model: Any, chunk: list):
     images = [it["image"] for it in chunk]
-    return (lambda: model.encode_images(images)), [it.get("label") for it in chunk], [_texts_of(it) for it in chunk]
+    return (lambda: model.encode_images(images)), [it.get("label") for it in chunk], [captions_of(it) for it in chunk]
 
 
 def _normalized(feats: torch.Tensor) -> torch.Tensor:

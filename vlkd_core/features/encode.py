@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 from .. import encoding
-from .layout import text_entry
-from .sources import Unit, captions_of
+from ..datasets.captions import captions_of
+from ..datasets.keys import caption_entry
+from .sources import Unit
 
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -52,7 +53,7 @@ class Encoder:
             if self.side == "image":
                 pairs = [(key, item["image"])]
             else:
-                pairs = [(text_entry(key, c), c) for c in captions_of(item)]
+                pairs = [(caption_entry(key, c), c) for c in captions_of(item)]
             for entry, value in pairs:
                 if entry not in seen:
                     seen.add(entry)

@@ -8,15 +8,15 @@
 Entry keys: the image side stores a sample under its key (webdataset: ``<shard name>/<__key__>``,
 map-style sets: the dataset's ``key`` or the index); the text side stores every caption of a
 sample under ``<key>#<caption id>``, the caption id being the first 16 hex digits of the SHA-1 of
-the caption's UTF-8 bytes (:func:`text_entry`), so a multi-caption sample has one vector per
-caption and a caption edited since the extraction is a missing key, never a stale vector.
+the caption's UTF-8 bytes, so a multi-caption sample has one vector per caption and a caption
+edited since the extraction is a missing key, never a stale vector (the key rule:
+:mod:`vlkd_core.datasets.keys`).
 
 Every file is written to a temporary name, fsynced and renamed into place, so a killed job never
 leaves a shard or a record that looks complete. Only safetensors and JSON are read back.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -35,15 +35,6 @@ SETTINGS = "extraction.json"
 MANIFEST = "manifest.json"
 SHARD_NAME = re.compile(r"^features-\d{6}\.safetensors$")
 DTYPES = {"fp32": "F32", "fp16": "F16", "bf16": "BF16"}   # --dtype -> safetensors header dtype
-
-
-def caption_id(caption: str) -> str:
-    return hashlib.sha1(caption.encode("utf-8")).hexdigest()[:16]
-
-
-def text_entry(key: str, caption: str) -> str:
-    """The entry of one caption of sample ``key``."""
-    return f"{key}#{caption_id(caption)}"
 
 
 def shard_file(index: int) -> str:

@@ -14,8 +14,9 @@ from typing import Any, Callable, Iterator
 
 from torch.utils.data import IterableDataset
 
+from ..datasets.captions import captions_of
+from ..datasets.keys import caption_entry, sample_key
 from ..errors import UsageError
-from .layout import text_entry
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,8 @@ def _range_units(dataset: Any, shard_size: int) -> list[Unit]:
     def items(start: int, stop: int) -> Iterator[tuple[str, dict]]:
         for index in range(start, stop):
             item = dataset[index]
-            if item is not None:  # the key rule of the training view (TrainView)
-                yield str(item.get("key", index)), item
+            if item is not None:  # the key training gives the sample (TrainView)
+                yield sample_key(item, index), item
     n = len(dataset)
     return [Unit(i, f"rows {s}-{min(s + shard_size, n) - 1}", lambda s=s: items(s, min(s + shard_size, n)),
                  min(s + shard_size, n) - s) for i, s in enumerate(range(0, n, shard_size))]
@@ -58,14 +59,8 @@ def units_of(dataset: Any, shard_size: int) -> list[Unit]:
     return _range_units(dataset, shard_size)
 
 
-def captions_of(item: dict) -> list[str]:
-    """Every caption of a sample (what training may draw from, see training_caption)."""
-    captions = item.get("captions") or [item["text"]]
-    return [str(c) for c in captions]
-
-
 def entries_of(key: str, item: dict, side: str) -> list[str]:
     """The store entries a sample needs on ``side`` (see :mod:`.layout` for the scheme)."""
     if side == "image":
         return [key]
-    return list(dict.fromkeys(text_entry(key, c) for c in captions_of(item)))
+    return list(dict.fromkeys(caption_entry(key, c) for c in captions_of(item)))

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from ..datasets.keys import input_keys
 from ..errors import UsageError
 from . import layout
 
@@ -129,9 +130,7 @@ class StoredFeatures:
         return len(self.store)
 
     def keys_for(self, side: str, batch: Any) -> list[str]:
-        if side == "image":
-            return list(batch.keys)
-        return [layout.text_entry(k, t) for k, t in zip(batch.keys, batch.texts)]
+        return input_keys(side, batch.keys, batch.texts, entries=True)
 
     def features(self, keys: Sequence[str], compute: Callable | None = None) -> torch.Tensor:
         self.hits += len(keys)

@@ -20,6 +20,8 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
+from ..datasets.keys import input_keys
+
 
 def model_fingerprint(spec: str, module: nn.Module, extra: str = "") -> str:
     """A short hash of the tower's spec and every value of every tensor of its state (a tower
@@ -53,7 +55,7 @@ class FeatureCache:
 
     def keys_for(self, side: str, batch) -> list[str]:
         """A batch's cache keys: captions on the text side, sample keys on the image side."""
-        return list(batch.texts if side == "text" else batch.keys)
+        return input_keys(side, batch.keys, batch.texts)
 
     def features(self, keys: Sequence[str], compute: Callable[[list[int]], torch.Tensor]) -> torch.Tensor:
         """Features for ``keys``; ``compute(positions)`` runs the tower on the missing ones only."""

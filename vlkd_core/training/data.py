@@ -17,7 +17,8 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-from ..datasets.captions import training_caption
+from ..datasets.captions import captions_of, training_caption
+from ..datasets.keys import sample_key
 from ..images import ImagePreprocess, PairedViews
 from ..datasets.sampling import EpochSampler, derive_seed
 
@@ -48,10 +49,7 @@ class TrainView(Dataset):
         if item is None:
             return None
         image = seeded_transform(self.transform, item["image"], self.train, derive_seed(self.seed, self.epoch, index))
-        label = item.get("label")
-        return {"index": index, "key": str(item.get("key", index)), "image": image,
-                "text": training_caption(item.get("captions") or item["text"], self.seed, self.epoch, index),
-                "label": -1 if label is None else int(label)}
+        return _row(item, index, sample_key(item, index), image, self.seed, self.epoch, index)
 
 
 class IterableTrainView(IterableDataset):
@@ -66,12 +64,17 @@ class IterableTrainView(IterableDataset):
             if item is None:
                 yield None
                 continue
-            key = str(item.get("key", n))
+            key = sample_key(item, n)
             image = seeded_transform(self.transform, item["image"], self.train, derive_seed(self.seed, self.epoch, key))
-            label = item.get("label")
-            yield {"index": n, "key": key, "image": image,
-                   "text": training_caption(item.get("captions") or item["text"], self.seed, self.epoch, key),
-                   "label": -1 if label is None else int(label)}
+            yield _row(item, n, key, image, self.seed, self.epoch, key)
+
+
+def _row(item: dict, index: int, key: str, image: torch.Tensor, seed: int, epoch: int, draw: object) -> dict:
+    """What the loader collates of one sample; its caption drawn by (seed, epoch, ``draw``)."""
+    label = item.get("label")
+    return {"index": index, "key": key, "image": image,
+            "text": training_caption(captions_of(item), seed, epoch, draw),
+            "label": -1 if label is None else int(label)}
 
 
 @dataclass
