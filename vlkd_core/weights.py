@@ -1,7 +1,9 @@
-"""Loading state dicts from local files safely (safetensors, or torch.load with weights_only)."""
+"""Loading state dicts from local files safely (safetensors, or torch.load with weights_only), and
+hashing a module's weights."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .errors import UsageError
 
@@ -23,3 +25,15 @@ def load_state_dict_file(path: str | Path, flag: str = "--pretrained") -> dict:
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):
             state = state[key]
     return state
+
+
+def hash_state(module: Any, hasher: Any) -> None:
+    """Feed ``hasher`` (a hashlib object) every tensor of ``module``'s state dict in name order:
+    its name, dtype, shape and every byte, so weights that differ anywhere hash differently
+    (the feature store's ``weights_sha256``, the feature cache's model fingerprint)."""
+    import torch
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        hasher.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+        if t.numel():
+            hasher.update(t.reshape(-1).view(torch.uint8).numpy())

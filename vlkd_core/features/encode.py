@@ -11,6 +11,7 @@ from torch import nn
 from .. import encoding
 from ..datasets.captions import captions_of
 from ..datasets.keys import caption_entry
+from ..weights import hash_state
 from .sources import Unit
 
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -19,10 +20,7 @@ TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bflo
 def weights_sha256(module: nn.Module) -> str:
     """SHA-256 of every tensor of the state dict (names, dtypes, shapes and bytes)."""
     h = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    hash_state(module, h)
     return h.hexdigest()
 
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..datasets.keys import input_keys
+from ..weights import hash_state
 
 
 def model_fingerprint(spec: str, module: nn.Module, extra: str = "") -> str:
@@ -28,10 +29,7 @@ def model_fingerprint(spec: str, module: nn.Module, extra: str = "") -> str:
     that differs anywhere gets another disk cache; blake2b reads ~1 GB/s, so MiniLM's 90 MB cost
     ~0.1 s once per run)."""
     h = hashlib.blake2b(f"{spec}|{extra}".encode(), digest_size=16)
-    for name, tensor in module.state_dict().items():
-        t = tensor.detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    hash_state(module, h)
     return h.hexdigest()[:16]
 
 
