@@ -17,6 +17,7 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
+from .. import encoding
 from ..datasets.captions import captions_of, training_caption
 from ..datasets.keys import sample_key
 from ..images import ImagePreprocess, PairedViews
@@ -127,13 +128,14 @@ def collate(items: list[dict | None], tokenize: Callable[[list[str]], Any] | Non
 
 
 class TrainingTokens:
-    """``tower.preprocess(texts, train=True)`` as a loader's tokenizer (workers fork with it)."""
+    """The tower's training tokens (:func:`vlkd_core.encoding.tokens`) as a loader's tokenizer
+    (workers fork with it)."""
 
     def __init__(self, tower: Any):
         self.tower = tower
 
     def __call__(self, texts: list[str]) -> Any:
-        return self.tower.preprocess(texts, train=True)
+        return encoding.tokens(self.tower, texts, train=True)
 
 
 def _worker_init(worker_id: int) -> None:
