@@ -7,7 +7,7 @@ import torch
 import vlkd_core
 from vlkd_core import testing
 from vlkd_core.errors import DataError
-from vlkd_core.evaluation.features import default_workers, encode_dataset
+from vlkd_core.evaluation.features import encode_dataset
 
 
 @pytest.fixture(scope="module")
@@ -90,11 +90,6 @@ def test_global_random_stream_untouched(model, data):
     torch.manual_seed(5)
     encode_dataset(model, data, batch_size=4, show_progress=False, workers=1)
     assert torch.equal(torch.rand(3), expected)
-
-
-def test_default_workers():
-    assert default_workers(10, batch_size=64) == 0  # two batches or fewer: no processes
-    assert 1 <= default_workers(10_000, batch_size=64) <= 4
 
 
 def test_workers_option_validated():

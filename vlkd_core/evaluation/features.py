@@ -1,7 +1,6 @@
 """Feature extraction over datasets, with a rich progress bar for long loops."""
 from __future__ import annotations
 
-import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from torch import nn
 
 from .. import encoding
 from ..datasets.captions import captions_of
+from ..workers import default_workers
 
 
 @contextmanager
@@ -54,14 +54,6 @@ class EncodedDataset:
     labels: torch.Tensor
     texts: list[str] = field(default_factory=list)
     text_to_image: list[int] = field(default_factory=list)
-
-
-def default_workers(n_samples: int | None, batch_size: int) -> int:
-    """DataLoader workers when the caller does not say: one per core (at most 4), none when the
-    set is a few batches (starting workers would cost more than it saves)."""
-    if n_samples is not None and n_samples <= 2 * batch_size:
-        return 0
-    return max(0, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 class _Prepared(torch.utils.data.Dataset):

@@ -57,15 +57,6 @@ def option_name(key: str, source: str) -> str:
     return known[key].flag(key) if key in known else f"--{key.replace('_', '-')}"
 
 
-def default_workers() -> int:
-    """DataLoader workers when not told: one per four cores, at most 4. Decoding and the tensor
-    transforms cost 1-2 % of a step in the benchmark jobs (benchmarks/README.md), so a worker
-    pays only where cores are spare; torch's intra-op threads use the rest (0 on 2 cores)."""
-    import os
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return min(4, cores // 4)
-
-
 # One tower's options, written once for both sides ({side}: image | text).
 TOWER_HELP = {
     "spec": "{Side} tower, family:model.",
@@ -166,8 +157,9 @@ class TrainConfig:
     augment: str = option("openclip", "Training augmentation: openclip (crop 90-100%, no flip) | imagenet | none.",
                           choices=("openclip", "imagenet", "none"))
     strict: bool = option(False, "Stop at the first unreadable image.", form="switch", resumable=True)
-    workers: int = option(default_workers(), "DataLoader worker processes (default: one per 4 cores, at most 4).",
-                          low=NON_NEGATIVE, resumable=True)
+    workers: int | None = option(None, "DataLoader worker processes; raise it when decoding images starves a GPU "
+                                 "(default: decided at run time, one per 4 cores up to 4, none for an epoch "
+                                 "of two batches or fewer).", low=NON_NEGATIVE, resumable=True)
     # optimisation
     epochs: int = option(3, "Passes over the training data.", low=AT_LEAST_1, resumable=True)
     max_steps: int | None = option(None, "Stop after this many optimizer steps.", low=AT_LEAST_1, resumable=True)

@@ -22,6 +22,7 @@ from ..datasets.captions import captions_of, training_caption
 from ..datasets.keys import sample_key
 from ..images import ImagePreprocess, PairedViews
 from ..datasets.sampling import EpochSampler, derive_seed
+from ..workers import default_workers
 
 
 def seeded_transform(transform: Callable, image: Any, train: bool, seed: int) -> torch.Tensor:
@@ -146,18 +147,21 @@ def _worker_init(worker_id: int) -> None:
 
 
 def build_loader(dataset: Dataset, image_transform: Callable, batch_size: int, seed: int,
-                 rank: int, world: int, episode_size: int | None, workers: int, train_transforms: bool,
+                 rank: int, world: int, episode_size: int | None, workers: int | None, train_transforms: bool,
                  tokenize: Callable[[list[str]], Any] | None = None):
-    """Returns (loader, view, sampler-or-None)."""
+    """Returns (loader, view, sampler-or-None); ``workers`` None: :func:`vlkd_core.workers.default_workers`
+    for this rank's epoch."""
     generator = torch.Generator().manual_seed(derive_seed(seed, "loader", rank))
     collate_fn = functools.partial(collate, tokenize=tokenize) if tokenize is not None else collate
     if isinstance(dataset, IterableDataset):
+        workers = default_workers(None, batch_size) if workers is None else workers
         view = IterableTrainView(dataset, image_transform, seed, train_transforms)
         loader = DataLoader(view, batch_size=batch_size, collate_fn=collate_fn, num_workers=workers,
                             generator=generator, worker_init_fn=_worker_init if workers else None)
         return loader, view, None
     view = TrainView(dataset, image_transform, seed, train_transforms)
     sampler = EpochSampler(len(dataset), batch_size, seed, rank, world, episode_size)
+    workers = default_workers(len(sampler), batch_size) if workers is None else workers
     loader = DataLoader(view, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn,
                         num_workers=workers, drop_last=True, persistent_workers=False,
                         generator=generator, worker_init_fn=_worker_init if workers else None)

@@ -28,6 +28,7 @@ from .. import encoding
 from ..distributed import all_gather_no_grad
 from ..errors import UsageError
 from ..datasets.sampling import derive_seed
+from ..workers import default_workers
 from .data import TrainView, collate
 
 SIDES = ("image", "text")
@@ -63,7 +64,7 @@ class Episode:
 class EpisodeEncoder:
     """Runs the bundle's towers and heads over an episode's samples (one instance per run)."""
 
-    def __init__(self, bundle, dataset, image_transform, seed: int, batch_size: int, workers: int,
+    def __init__(self, bundle, dataset, image_transform, seed: int, batch_size: int, workers: int | None,
                  rank: int, world: int, device: torch.device):
         self.bundle, self.dataset, self.transform = bundle, dataset, image_transform
         self.seed, self.batch_size, self.workers = seed, batch_size, workers
@@ -74,8 +75,9 @@ class EpisodeEncoder:
         view = TrainView(self.dataset, self.transform, self.seed, train=False)
         view.epoch = epoch  # the epoch's caption choice
         generator = torch.Generator().manual_seed(derive_seed(self.seed, "episode", epoch, self.rank))
+        workers = default_workers(len(share), self.batch_size) if self.workers is None else self.workers
         return DataLoader(view, batch_size=self.batch_size, sampler=share, collate_fn=collate,
-                          num_workers=self.workers, generator=generator)  # no draw from the global RNG
+                          num_workers=workers, generator=generator)  # no draw from the global RNG
 
     @torch.no_grad()
     def encode(self, indices: list[int], epoch: int, head: bool) -> dict[str, torch.Tensor]:
