@@ -6,8 +6,8 @@ One worker per four cores, at most four; none for data of at most two batches, w
 the processes costs more than they save. Why not one per core: on a CPU the forward (and
 backward) pass already runs one intra-op thread per core, and a worker decoding images takes a
 core from it. Measured on 2 cores (benchmarks/README.md): decoding and transforms are 1-2 % of a
-training step, and the evaluators' zero-shot + retrieval run takes 2.8 s (median) with no worker
-against 3.9 s with the two the evaluators used to start."""
+training step, and the evaluators' zero-shot + retrieval run takes 2.7 s (median) with no worker
+against 3.7 s with the two the evaluators used to start."""
 from __future__ import annotations
 
 import os
