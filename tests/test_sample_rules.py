@@ -34,22 +34,15 @@ def test_training_draws_one_of_them_and_a_sample_without_any_is_one_line():
         training_caption(captions_of({"image": None}), 0, 0, 7)
 
 
-class Keyed(torch.utils.data.Dataset):
-    """Two captions per sample; every other sample keyed."""
-
-    def __init__(self, base):
-        self.base = base
-
-    def __len__(self):
-        return len(self.base)
-
-    def __getitem__(self, i):
-        item = {"image": self.base[i]["image"], "captions": [f"{i} a", f"{i} b"]}
-        return {**item, "key": f"k{i}"} if i % 2 else item
+def keyed(n: int) -> list[dict]:
+    """Two captions per sample; every other sample keyed (a list is a map-style dataset)."""
+    base = vlkd.build_dataset("shapes", split="test", size=16, length=n)
+    return [{"image": base[i]["image"], "captions": [f"{i} a", f"{i} b"], **({"key": f"k{i}"} if i % 2 else {})}
+            for i in range(n)]
 
 
 def test_training_the_store_and_evaluation_read_the_same_keys_and_captions():
-    data = Keyed(vlkd.build_dataset("shapes", split="test", size=16, length=6))
+    data = keyed(6)
     assert [sample_key(data[i], i) for i in range(6)] == ["0", "k1", "2", "k3", "4", "k5"]
     view = TrainView(data, lambda image, train=False: torch.zeros(3, 4, 4), seed=0, train=False)
     rows = [view[i] for i in range(6)]
