@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .abilities import HasImageSpec
+
 
 def to_device(inputs: Any, device: torch.device | None) -> Any:
     """Move a tensor, or a dict of tensors (HF tokenizers), to ``device`` (None: leave it)."""
@@ -51,10 +53,9 @@ def image_transform(tower: nn.Module) -> Callable[[Any], torch.Tensor]:
     """An image tower's eval transform, PIL -> [3, H, W]: the core's transform of its
     ``image_spec`` (the one training's ``--augment none`` uses; picklable, so DataLoader workers
     can run it), else the tower's own ``preprocess(train=False)``."""
-    spec = getattr(tower, "image_spec", None)
-    if spec is not None:
+    if isinstance(tower, HasImageSpec):
         from .images import eval_transform
-        return eval_transform(spec)
+        return eval_transform(tower.image_spec)
     return functools.partial(tower.preprocess, train=False)
 
 

@@ -22,6 +22,7 @@ from typing import Iterable, Sequence
 
 from torch import nn
 
+from .abilities import LocksItself
 from .errors import UsageError
 
 FROZEN_FLAG = "_vlkd_frozen"
@@ -113,9 +114,8 @@ def lock(tower: nn.Module, unlock: str | Sequence[str] | None = None) -> nn.Modu
     tower's own ``lock_tower()`` when its family defines one (OpenCLIP's LiT lock with
     ``unlocked_groups``; learnable prompts that stay trainable), else every parameter; then
     ``unlock`` patterns re-enable gradients and frozen sub-modules are marked for eval mode."""
-    own = getattr(tower, "lock_tower", None)
-    if callable(own):
-        own()
+    if isinstance(tower, LocksItself):
+        tower.lock_tower()
     else:
         tower.requires_grad_(False)
     return apply_freeze(tower, unlock=unlock)

@@ -24,6 +24,8 @@ import torch
 from torchvision import transforms as T
 from torchvision.transforms import InterpolationMode
 
+from .abilities import HasImageSpec
+
 AUGMENT_PRESETS = ("openclip", "imagenet", "none")
 OPENCLIP_SCALE = (0.9, 1.0)
 IMAGENET_SCALE = (0.08, 1.0)
@@ -191,15 +193,14 @@ class PairedViews:
 def training_transform(tower, augment: str) -> Callable:
     """The data loader's transform: the preset on the tower's ``image_spec``; towers that
     declare no spec (third-party ones may not) keep their own ``preprocess``."""
-    spec = getattr(tower, "image_spec", None)
-    return tower.preprocess if spec is None else ImagePreprocess(spec, augment)
+    return ImagePreprocess(tower.image_spec, augment) if isinstance(tower, HasImageSpec) else tower.preprocess
 
 
 
 def describe_image_transforms(tower, augment: str) -> dict:
     """The input side, filter, normalisation and the training / eval transforms an image
     tower's inputs get, in words (what ``vlkd train`` says at start)."""
-    spec = getattr(tower, "image_spec", None)
+    spec = tower.image_spec if isinstance(tower, HasImageSpec) else None
     if spec is None:
         return {"size": None, "train": "the tower's own preprocess", "eval": "the tower's own preprocess"}
     info = {"size": spec.size, "filter": spec.interpolation.value,

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .. import api
+from ..abilities import GradCheckpointing
 from ..contracts import LossNeeds, loss_needs
 from ..errors import UsageError
 from ..features.teacher import stored_tower
@@ -113,11 +114,10 @@ def _grad_checkpointing(cfg: TrainConfig, towers: dict[str, nn.Module]) -> None:
         tower = towers[side]
         if not any(p.requires_grad for p in tower.parameters()):
             continue
-        switch = getattr(tower, "set_grad_checkpointing", None)
-        if not callable(switch):
+        if not isinstance(tower, GradCheckpointing):
             raise UsageError(f"--grad-checkpointing: the {side} tower '{cfg.tower(side).spec}' cannot recompute "
                              "its activations (its family has no set_grad_checkpointing); drop the flag")
-        switch(True)
+        tower.set_grad_checkpointing(True)
 
 
 def _heads(cfg: TrainConfig, towers: dict[str, nn.Module], teacher: str | None,

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..abilities import NamesBlocks
 from ..errors import UsageError
 
 
@@ -37,8 +38,7 @@ def parse_inherit_layers(items: list[str]) -> dict[str, list[int]]:
 
 
 def tower_blocks(tower: nn.Module, side: str) -> list[str]:
-    blocks = getattr(tower, "blocks", None)
-    names = list(blocks()) if callable(blocks) else []
+    names = list(tower.blocks()) if isinstance(tower, NamesBlocks) else []
     if not names:
         raise UsageError(f"--inherit-layers: the teacher's {side} tower ({getattr(tower, 'spec', type(tower).__name__)}) "
                          "names no blocks (it has no depth map), so none can be chosen")

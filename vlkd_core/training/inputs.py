@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..abilities import TextContext, TrimsPadding
 from ..images import describe_image_transforms
 
 INPUTS_FILE = "inputs.json"
@@ -27,8 +28,8 @@ def describe_towers(bundle, augment: str, train_transforms: bool) -> dict[str, d
         if side == "image":
             info.update(describe_image_transforms(tower, augment if train_transforms else "none"))
         else:
-            info["context_length"] = getattr(tower, "context_length", None)
-            info["tokens"] = ("trimmed to each batch's longest caption" if getattr(tower, "trims_padding", False)
+            info["context_length"] = tower.context_length if isinstance(tower, TextContext) else None
+            info["tokens"] = ("trimmed to each batch's longest caption" if isinstance(tower, TrimsPadding) and tower.trims_padding
                               else "padded to each batch's longest caption or the context length")
         out[side] = info
     return out

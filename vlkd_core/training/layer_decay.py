@@ -8,21 +8,21 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import UsageError
+from ..abilities import LayerDepth
 from .optim import DepthFn
 
 
 def tower_depth(tower: nn.Module, side: str, spec: str, decay: float) -> DepthFn:
     """(name, param) -> (depth, decay ** (L - depth)); the tower's head parameters are at L."""
-    top = getattr(tower, "num_layers", None)
-    layer_id = getattr(tower, "layer_id", None)
-    if not isinstance(top, int) or isinstance(top, bool) or not callable(layer_id):
+    top = tower.num_layers if isinstance(tower, LayerDepth) else None
+    if not isinstance(top, int) or isinstance(top, bool):
         raise UsageError(f"--layer-decay: the {side} tower {spec} does not say how its parameters map "
                          "to depth (no num_layers/layer_id for this architecture); drop --layer-decay "
                          f"or lock the {side} tower")
     own = {id(p) for p in tower.parameters()}
 
     def depth(name: str, param: nn.Parameter) -> tuple[int, float]:
-        d = int(layer_id(name)) if id(param) in own else top
+        d = int(tower.layer_id(name)) if id(param) in own else top
         if not 0 <= d <= top:
             raise UsageError(f"--layer-decay: {spec} puts '{name}' at depth {d}, outside 0..{top}")
         return d, decay ** (top - d)

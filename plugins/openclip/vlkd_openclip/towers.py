@@ -92,6 +92,9 @@ class OpenCLIPTextTower(DepthFromBlocks, nn.Module):
         if hasattr(model, "text"):  # CustomTextCLIP / CoCa: a self-contained text module
             self.text, self._custom = model.text, True
         else:  # CLIP: the text modules are attributes of the model itself
+            scale = getattr(model, "logit_scale", None)
+            if isinstance(scale, torch.Tensor):  # the pair's similarity scale σ (ReportsLogitScale)
+                self.logit_scale = float(scale.detach().exp())
             for name in ("visual", "logit_scale", "logit_bias"):
                 if hasattr(model, name):
                     delattr(model, name)
