@@ -21,7 +21,7 @@ class Register(Protocol):
     ``factory`` is a callable or a lazy ``"module:attr"`` import string (preferred: listing
     plugins then never imports torch-heavy code). The metadata keywords are the fields of
     :class:`vlkd_core.component_info.ComponentInfo` (``description``, ``models``,
-    ``model_patterns``, ``example``, ``evals``, ``formula``, ``paper``), checked at
+    ``model_patterns``, ``example``, ``evals``, ``formula``, ``paper``, ``per_parameter``), checked at
     registration: an unknown keyword or a value of the wrong shape marks the plugin broken
     (nothing it registered is kept) with a one-line error naming the plugin, the component and
     the keyword. Registering the same name twice with the same factory is a no-op; another
@@ -76,6 +76,35 @@ def vlkd_register_recipes(register: Register) -> None:
     tuned for one job (``job``: the towers and data it was tuned on; ``values``: by TrainConfig
     key). ``vlkd train --recipe NAME`` fills in what the user did not set, while the run is that
     job (or always, when the user names the recipe)."""
+
+
+@hookspec
+def vlkd_register_optimizers(register: Register) -> None:
+    """Register optimizers (``vlkd train --optimizer NAME --optimizer-option key=value``).
+
+    :param register: call ``register(name, factory, per_parameter=...)`` per optimizer;
+        ``factory(groups: list[dict], **options) -> torch.optim.Optimizer``. ``groups`` are the
+        engine's parameter groups (``params``, ``lr``, ``weight_decay``, ``name``: no decay on
+        norms, biases and temperatures, per-tower lr, ``--layer-decay``), so ``lr`` and
+        ``weight_decay`` are never options; the factory's other keyword parameters are. A
+        ``torch.optim.Optimizer`` class works as a factory as it is. Its ``state_dict()`` goes
+        into every checkpoint and must load with ``torch.load(weights_only=True)`` (tensors and
+        plain values). ``per_parameter=True`` says a step of one parameter reads only that
+        parameter's gradient and state, so ``--optimizer-in-backward`` may run one instance per
+        parameter; without it that flag refuses the optimizer.
+    """
+
+
+@hookspec
+def vlkd_register_schedulers(register: Register) -> None:
+    """Register learning-rate schedules (``vlkd train --scheduler NAME --scheduler-option k=v``).
+
+    :param register: call ``register(name, factory)`` per schedule;
+        ``factory(optimizer, **options)`` returns a ``torch.optim.lr_scheduler.LRScheduler``,
+        stepped once after every optimizer step; ``warmup_steps`` and ``total_steps`` are passed
+        when the factory declares them (from ``--warmup-steps`` and the run's length). Its
+        ``state_dict()`` goes into every checkpoint, so a resumed run continues the schedule.
+    """
 
 
 # --- lifecycle hooks (loggers and callbacks); every implementation is called -----------------

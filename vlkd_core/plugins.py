@@ -38,6 +38,8 @@ BUILTIN_PLUGINS = {
     "builtin-datasets": "vlkd_core.builtins.datasets",
     "builtin-evaluators": "vlkd_core.builtins.evaluators",
     "builtin-recipes": "vlkd_core.builtins.recipes",
+    "builtin-optimizers": "vlkd_core.builtins.optimizers",
+    "builtin-schedulers": "vlkd_core.builtins.schedulers",
     "builtin-metrics": "vlkd_core.builtins.metrics_file",
     "builtin-tensorboard": "vlkd_core.builtins.tensorboard",
 }

@@ -36,7 +36,7 @@ from .evals import build_evaluators
 from .inputs import FirstInputs, describe_towers, start_lines, write_inputs
 from .layer_decay import depth_functions
 from .memory_format import wants_channels_last
-from .optim import build_optimizer, optimizer_summary, param_groups, warmup_cosine
+from .optim import build_optimizer, build_scheduler, check_optimization, optimizer_summary, param_groups
 from .progress import TrainProgress
 from .runlock import RunLock
 from .runtime import Runtime, resolve_run_dir, seed_everything
@@ -57,6 +57,7 @@ class Trainer:
         seed_everything(cfg.seed)
         self.run_dir = resolve_run_dir(cfg, main=runtime.is_main)
         self.bundle = compose(cfg)               # fails on impossible combinations, before any data
+        check_optimization(cfg)
         self.evaluators = build_evaluators(cfg.eval_specs()) if runtime.is_main else []
         self.evaluating = bool(cfg.eval_specs())  # on every rank: --fsdp gathers for evaluation
         self._eval_copy = None
@@ -151,8 +152,9 @@ class Trainer:
                                  cfg.layer_decay)
         lrs = {side: cfg.tower(side).lr or cfg.lr for side in ("image", "text")} | {"other": cfg.lr}
         groups = param_groups(self.bundle.named_parameters_by_side(), lrs, cfg.weight_decay, depths)
-        self.optimizer = build_optimizer(groups, in_backward=cfg.optimizer_in_backward)
-        self.scheduler = warmup_cosine(self.optimizer, cfg.warmup(self.total_steps), self.total_steps)
+        self.optimizer = build_optimizer(cfg.optimizer, cfg.optimizer_options, groups, cfg.optimizer_in_backward)
+        self.scheduler = build_scheduler(cfg.scheduler, cfg.scheduler_options, self.optimizer,
+                                         cfg.warmup(self.total_steps), self.total_steps)
         self.scaler = torch.amp.GradScaler(self.runtime.device.type, enabled=cfg.precision == "fp16")
 
     # -- the run ------------------------------------------------------------------------------
