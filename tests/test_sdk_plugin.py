@@ -123,6 +123,7 @@ def test_the_plugins_components_pass_the_contract_kit(sdk_plugin):
                                "schedulers": ["step-decay"], "hooks": ["on_step_end", "on_train_end", "on_train_start"]}
     testing.check_optimizer("sign-momentum", {"beta": 0.8})     # resumes exactly, per_parameter honest
     testing.check_scheduler("step-decay", {"drops": 2})
+    testing.check_loss("pre-head-cosine")                       # called through LossInputs, labels too
 
 
 @pytest.mark.slow
