@@ -15,7 +15,10 @@ It registers, through the ordinary hooks:
   moves (mid-save, later phase);
 - ``eval``: inside the n-th call of the ``fault`` evaluator (mid-eval);
 - ``pause``: at the end of step n, create ``DIR/paused`` and wait until ``DIR/go`` exists (so a
-  test can signal a run at a known step).
+  test can signal a run at a known step);
+- ``lockstep``: after the k-th checkpoint is written (k = 1, 2, ...), write its folder name to
+  ``DIR/saved-k`` and wait until ``DIR/go-k`` exists (so a test reads checkpoints at known
+  points of the run's saving and pruning).
 
 In a subprocess (the plugin installed through an entry point) ``VLKD_TEST_FAULT=point:n[:DIR]``
 arms it at import.
@@ -73,14 +76,27 @@ def arm(point: str, n: int, folder: str | None = None) -> None:
         os.replace = replace
 
 
+def _hold(marker: Path, go: Path, text: str) -> None:
+    """Say where the run is (``marker``) and wait for the test's ``go`` (a file, not a timer)."""
+    marker.write_text(text)
+    deadline = time.time() + 120
+    while not go.exists() and time.time() < deadline:
+        time.sleep(0.01)
+
+
 @hookimpl
 def vlkd_on_step_end(run, step, metrics):
     if ARMED["point"] == "pause" and step == ARMED["n"]:
         folder = Path(ARMED["dir"])
-        (folder / "paused").write_text(str(os.getpid()))
-        deadline = time.time() + 120
-        while not (folder / "go").exists() and time.time() < deadline:
-            time.sleep(0.01)
+        _hold(folder / "paused", folder / "go", str(os.getpid()))
+
+
+@hookimpl
+def vlkd_on_checkpoint(run, path):
+    if ARMED["point"] == "lockstep":
+        ARMED["count"] += 1
+        folder = Path(ARMED["dir"])
+        _hold(folder / f"saved-{ARMED['count']}", folder / f"go-{ARMED['count']}", Path(path).name)
 
 
 class FaultImageTower(ToyImageTower):

@@ -4,6 +4,8 @@ options) and passes the kit, or refuses with a one-line VlkdError (e.g. a datase
 root folder) — never another exception."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -121,3 +123,25 @@ def test_every_evaluator(name, toy_model, small_shapes):
 @pytest.mark.parametrize("name", names("recipes"))
 def test_every_recipe(name):
     testing.check_recipe(name)
+
+
+@pytest.mark.parametrize("name", names("optimizers"))
+def test_every_optimizer(name):
+    testing.check_optimizer(name)
+
+
+@pytest.mark.parametrize("name", names("schedulers"))
+def test_every_scheduler(name):
+    testing.check_scheduler(name)
+
+
+def test_the_kit_catches_an_optimizer_wrongly_declaring_per_parameter():
+    """LAMB clips the global gradient norm: one instance per parameter is not the same step."""
+    comp = vlkd_core.get_component("optimizers", "lamb")
+    honest = comp.info
+    comp.info = dataclasses.replace(honest, per_parameter=True)
+    try:
+        with pytest.raises(AssertionError, match="declares per_parameter, but one instance per parameter differs"):
+            testing.check_optimizer("lamb")
+    finally:
+        comp.info = honest

@@ -15,16 +15,25 @@ from vlkd_core.training.runtime import setup_runtime, teardown_runtime
 IN_BACKWARD = dict(grad_clip=0.0, optimizer_in_backward=True)
 
 
-def test_same_weights_as_one_optimizer_after_backward(tmp_path, fault_plugin_registered):
-    assert run_forked(config(tmp_path, "after", grad_clip=0.0)) == 0
-    assert run_forked(config(tmp_path, "during", **IN_BACKWARD)) == 0
+# every builtin optimizer declaring per_parameter runs one instance of it per parameter
+OPTIMIZERS = {"adamw": {}, "sgd": dict(optimizer="sgd", optimizer_options={"nesterov": True}, lr=0.05,
+                                       scheduler="constant")}
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_same_weights_as_one_optimizer_after_backward(tmp_path, fault_plugin_registered, optimizer):
+    chosen = OPTIMIZERS[optimizer]
+    assert run_forked(config(tmp_path, "after", grad_clip=0.0, **chosen)) == 0
+    assert run_forked(config(tmp_path, "during", **IN_BACKWARD, **chosen)) == 0
     assert_same_weights(tmp_path / "after", tmp_path / "during")
 
 
-def test_sigkill_then_resume_is_exact(tmp_path, fault_plugin_registered):
-    assert run_forked(config(tmp_path, "full", **IN_BACKWARD)) == 0
-    assert run_forked(config(tmp_path, "run", **IN_BACKWARD), "step", 11) == KILLED
-    assert run_forked(config(tmp_path, "run", resume="latest", **IN_BACKWARD)) == 0
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_sigkill_then_resume_is_exact(tmp_path, fault_plugin_registered, optimizer):
+    chosen = dict(OPTIMIZERS[optimizer], **IN_BACKWARD)
+    assert run_forked(config(tmp_path, "full", **chosen)) == 0
+    assert run_forked(config(tmp_path, "run", **chosen), "step", 11) == KILLED
+    assert run_forked(config(tmp_path, "run", resume="latest", **chosen)) == 0
     assert_same_weights(tmp_path / "full", tmp_path / "run", STEPS)
 
 

@@ -326,3 +326,85 @@ def test_disabled_plugin_still_names_what_it_would_provide(plugin_env):
         vlkd_core.build_head("lifecycle-head", in_dim=2, out_dim=2)
     with pytest.raises(vlkd_core.UnknownComponentError, match="did you mean mlp"):
         vlkd_core.build_head("mpl", in_dim=2, out_dim=2)
+
+
+# --- registration goes through pluggy: ordering options and wrappers work, attribution stays ---
+
+def _claimer(name: str, factory: str, opts: str = "") -> str:
+    """A plugin registering the head 'shared-head' (and noting that it ran in $VLKD_TEST_ORDER)."""
+    return f"""
+    import os
+    from vlkd_core import hookimpl
+
+    @hookimpl({opts})
+    def vlkd_register_heads(register):
+        with open(os.environ["VLKD_TEST_ORDER"], "a") as fh:
+            fh.write("{name}\\n")
+        register("shared-head", "{factory}")
+"""
+
+
+@pytest.mark.parametrize("first", ["alpha", "beta"])
+def test_tryfirst_decides_which_plugin_keeps_a_contested_name(plugin_env, tmp_path, monkeypatch, first):
+    monkeypatch.setenv("VLKD_TEST_ORDER", str(tmp_path / "order"))
+    for name, factory in (("alpha", "vlkd_core.heads:LinearHead"), ("beta", "vlkd_core.heads:MLPHead")):
+        module = f"{name}_{first}_first_plugin"  # a module of its own per case: imports are cached
+        plugin_env(f"vlkd-{name}", module, name, _claimer(name, factory, "tryfirst=True" if name == first else ""))
+    pm = vlkd_core.reset_plugin_manager()
+    second = "beta" if first == "alpha" else "alpha"
+    assert (tmp_path / "order").read_text().split() == [first, second]  # pluggy's order, not discovery's
+    assert vlkd_core.get_component("heads", "shared-head").plugin == first
+    assert pm.plugins[first].registered == {"heads": ["shared-head"]}
+    loser = pm.plugins[second]
+    assert loser.status == "broken" and f"'vlkd-{second}'" in loser.error and f"'vlkd-{first}'" in loser.error
+
+
+WRAPPER = """
+    import os
+    from vlkd_core import hookimpl
+
+    @hookimpl(hookwrapper=True)
+    def vlkd_register_heads(register):
+        register("before-head", "vlkd_core.heads:LinearHead")   # before every plain implementation
+        yield
+        with open(os.environ["VLKD_TEST_ORDER"], "a") as fh:
+            fh.write("wrapper-after\\n")
+        register("after-head", "vlkd_core.heads:MLPHead")       # after all of them
+"""
+RAISES_IN_HOOK = """
+    from vlkd_core import hookimpl
+
+    @hookimpl
+    def vlkd_register_losses(register):
+        register("half-registered", "vlkd_core.heads:LinearHead")
+        raise ValueError("registration failed halfway")
+"""
+RAISING_WRAPPER = """
+    from vlkd_core import hookimpl
+
+    @hookimpl(wrapper=True)
+    def vlkd_register_heads(register):
+        register("doomed-head", "vlkd_core.heads:LinearHead")
+        yield
+        raise RuntimeError("wrapper teardown failed")
+"""
+
+
+def test_wrappers_wrap_the_registration_and_a_raising_plugin_fails_alone(plugin_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("VLKD_TEST_ORDER", str(tmp_path / "order"))
+    plugin_env("vlkd-wrapping", "wrapping_plugin", "wrapping", WRAPPER)
+    plugin_env("vlkd-alpha", "alpha_plugin", "alpha", _claimer("alpha", "vlkd_core.heads:LinearHead"))
+    plugin_env("vlkd-raises", "raises_plugin", "raises", RAISES_IN_HOOK)
+    plugin_env("vlkd-bad-wrapper", "bad_wrapper_plugin", "bad-wrapper", RAISING_WRAPPER)
+    pm = vlkd_core.reset_plugin_manager()
+    assert (tmp_path / "order").read_text().split()[-2:] == ["alpha", "wrapper-after"]
+    assert pm.plugins["wrapping"].registered == {"heads": ["before-head", "after-head"]}
+    assert vlkd_core.get_component("heads", "after-head").plugin == "wrapping"
+    assert vlkd_core.get_component("heads", "shared-head").plugin == "alpha"
+    assert (pm.plugins["raises"].status, pm.plugins["raises"].error) == ("broken", "ValueError: registration failed halfway")
+    assert (pm.plugins["bad-wrapper"].status, pm.plugins["bad-wrapper"].error) == ("broken", "RuntimeError: wrapper teardown failed")
+    for name in ("half-registered", "doomed-head"):  # all or nothing per plugin
+        assert name not in {c.name for kind in ("heads", "losses") for c in vlkd_core.list_components(kind)}
+    listed = runner.invoke(app, ["plugins", "list", "--json"])
+    rows = {row["plugin"]: row for row in json.loads(listed.stdout)}
+    assert rows["wrapping"]["status"] == "ok" and rows["raises"]["status"] == "broken"

@@ -59,7 +59,8 @@ def test_resume_may_extend_training(finished, tmp_path):
 
 
 @pytest.mark.parametrize("flag, value", [("--lr", "0.5"), ("--loss", "simreg"), ("--image", "toy:small"),
-                                         ("--batch-size", "16"), ("--data-option", "length=128")])
+                                         ("--batch-size", "16"), ("--data-option", "length=128"),
+                                         ("--optimizer", "sgd"), ("--scheduler-option", "final_lr_ratio=0.1")])
 def test_resume_refuses_a_changed_model_data_or_optimiser_option(finished, tmp_path, flag, value):
     run = _interrupted(finished, tmp_path)
     before = sorted(p.name for p in (run / "checkpoints").iterdir())

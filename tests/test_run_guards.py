@@ -3,7 +3,9 @@ stops training with a checkpoint and a way to resume.
 
 Runs are forked children of this process (see ``fault_helpers``) or real ``vlkd train``
 processes with the test plugin installed through an entry point; the plugin pauses a run at a
-known step, so signals and second trainings arrive at a known point instead of racing a timer.
+known step (or after each checkpoint, in lockstep with the test), so signals, readers and second
+trainings arrive at a known point instead of racing a timer: the tests wait on marker files,
+the run's own words and its exit, never on a sleep.
 """
 from __future__ import annotations
 
@@ -60,20 +62,41 @@ def test_checkpoint_held_by_a_reader_is_not_pruned_under_it(tmp_path):
 
 
 def test_eval_while_the_run_saves_every_step(tmp_path):
+    """In lockstep with the run (the fault plugin holds it after each checkpoint): at every save
+    `vlkd eval RUN` loads the newest checkpoint and keeps its lease across the next save, which
+    must not prune it; released, it is pruned by the save after."""
     from vlkd_core.training.restore import load_run
     run = tmp_path / "live"
-    pid = start_forked(config(tmp_path, "live", save_every=1, keep_checkpoints=1, epochs=6, eval=[]))
-    loads, status = 0, (0, 0)
-    while status[0] == 0:
-        status = os.waitpid(pid, os.WNOHANG)
-        if (run / "checkpoints" / "LATEST").exists():
-            restored = load_run(run)  # vlkd eval RUN: find, verify, read meta, build, load weights
-            ckpt.release(restored.checkpoint)
-            loads += 1
-    assert os.waitstatus_to_exitcode(status[1]) == 0
-    assert loads > 1
-    # pruned as it went, except possibly the one a reader held during the last save
-    assert _steps(run)[-1] == f"step-{2 * STEPS:07d}" and len(_steps(run)) <= 2
+    pid = start_forked(config(tmp_path, "live", save_every=1, keep_checkpoints=1, eval=[]),
+                       "lockstep", 0, str(tmp_path))
+    held, saves = None, 0
+    while _saved_or_ended(tmp_path / f"saved-{saves + 1}", pid):
+        saves += 1
+        newest = (tmp_path / f"saved-{saves}").read_text()
+        # the newest, and the one the reader held during this save (pruned at the next)
+        assert _steps(run) == sorted({newest} | ({held.name} if held else set())), saves
+        if held is not None:  # the reader read on while the run saved: its checkpoint is whole
+            assert ckpt.verify(held) is None and load_file(held / "weights.safetensors")
+            ckpt.release(held)
+        restored = load_run(run)  # vlkd eval RUN: find, verify, read meta, build, load weights
+        assert restored.checkpoint.name == newest
+        held = restored.checkpoint
+        if saves >= STEPS:  # the end of the run saves its last step once more: let go of it
+            ckpt.release(held)
+            held = None
+        (tmp_path / f"go-{saves}").touch()
+    assert wait(pid) == 0
+    assert saves == STEPS + 1
+    assert _steps(run) == [f"step-{STEPS:07d}"]
+
+
+def _saved_or_ended(marker: Path, pid: int) -> bool:
+    """Wait until the run wrote ``marker`` (True) or exited (False, the child left to reap)."""
+    while not marker.exists():
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return marker.exists()
+        time.sleep(0.01)
+    return True
 
 
 # -- item 5: one training per run folder ----------------------------------------------------
@@ -129,11 +152,21 @@ def _train_paused(tmp_path: Path, env: dict, name: str, step: int, *extra: str) 
     return proc, err
 
 
-def _wait_for_text(path: Path, text: str, timeout: float = 30) -> None:
+def _wait_for_text(path: Path, text: str, timeout: float = 30, times: int = 1) -> None:
     deadline = time.time() + timeout
-    while text not in path.read_text():
+    while path.read_text().count(text) < times:
         assert time.time() < deadline, path.read_text()
         time.sleep(0.01)
+
+
+def _past_the_same_request_window() -> None:
+    """Called once the run said it got the first signal: the run noted that signal's time before
+    saying so, on the machine-wide monotonic clock this process reads too, so once this clock is
+    SAME_REQUEST_SECONDS later the run's window is over, however slow the machine is."""
+    from vlkd_core.training.signals import SAME_REQUEST_SECONDS
+    end = time.monotonic() + SAME_REQUEST_SECONDS
+    while time.monotonic() <= end:
+        time.sleep(end - time.monotonic() + 0.001)
 
 
 @pytest.mark.parametrize("sig, code, workers", [(signal.SIGINT, 130, 1), (signal.SIGTERM, 143, 0)],
@@ -162,7 +195,7 @@ def test_second_ctrl_c_stops_at_once_without_a_checkpoint(tmp_path, plugin_env):
     proc, err = _train_paused(tmp_path, plugin_env, "twice", 5)
     proc.send_signal(signal.SIGINT)
     _wait_for_text(err, "finishing this step")
-    time.sleep(0.6)  # a repeat within 0.5 s counts as the same Ctrl-C (forwarded by torchrun)
+    _past_the_same_request_window()  # a repeat within it counts as the same Ctrl-C (torchrun forwards it)
     proc.send_signal(signal.SIGINT)  # while the step is still running (paused): no "go" given
     assert proc.wait(30) == 130, err.read_text()
     assert "stopping now" in err.read_text()
@@ -175,8 +208,7 @@ def test_ctrl_c_under_torchrun_checkpoints_and_exits_130(tmp_path, plugin_env):
     once, through torchrun; both ranks finish the step, rank 0 writes the checkpoint."""
     proc, err = _train_paused(tmp_path, plugin_env, "dist", 3, "--nproc-per-node", "2")
     os.killpg(proc.pid, signal.SIGINT)
-    _wait_for_text(err, "finishing this step")
-    time.sleep(1.5)
+    _wait_for_text(err, "finishing this step", times=2)  # both workers got it, through torchrun
     assert proc.poll() is None  # the launcher waits for its workers instead of dying at once
     (tmp_path / "go").touch()
     assert proc.wait(120) == 130, err.read_text()

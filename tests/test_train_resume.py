@@ -37,10 +37,14 @@ KILL_AT = 11  # mid-epoch 2, two steps after the checkpoint at step 9 (--save-ev
 
 
 @pytest.mark.slow
-def test_sigkill_then_resume_latest_matches_uninterrupted(tmp_path, plugin_env):
+@pytest.mark.parametrize("optimization", [
+    [],                                                                     # adamw, warmup-cosine
+    ["--optimizer", "sgd", "--optimizer-option", "nesterov=true", "--lr", "0.05", "--scheduler", "linear"],
+], ids=["adamw-warmup-cosine", "sgd-linear"])
+def test_sigkill_then_resume_latest_matches_uninterrupted(tmp_path, plugin_env, optimization):
     plugin_env("vlkd-test-killer", "killer_plugin", "killer", KILLER)
     path = os.pathsep.join(p for p in (str(plugin_env.site), os.environ.get("PYTHONPATH")) if p)
-    run = ["train", *JOB, "--output-dir", str(tmp_path)]
+    run = ["train", *JOB, *optimization, "--output-dir", str(tmp_path)]
     assert run_cli([*run, "--name", "full"], env={"PYTHONPATH": path}).returncode == 0
     killed = run_cli([*run, "--name", "killed"],
                      env={"PYTHONPATH": path, "VLKD_TEST_KILL_AT_STEP": str(KILL_AT)})

@@ -64,6 +64,8 @@ def show_cmd(kind: str = typer.Argument(..., help="|".join(SINGULAR.values())),
         table.add_row("needs", ", ".join(k for k, v in info["needs"].items() if v) or "-")
     if "evals" in info:
         table.add_row("default --eval", escape("\n".join(info["evals"])))
+    if "per_parameter" in info:
+        table.add_row("--optimizer-in-backward", "yes: one instance per parameter" if info["per_parameter"] else "no")
     for key, title in (("job", "applies while"), ("values", "sets")):
         if key in info:  # recipes
             table.add_row(title, escape("\n".join(f"{k} = {v!r}" for k, v in info[key].items())))
@@ -83,11 +85,11 @@ def show_cmd(kind: str = typer.Argument(..., help="|".join(SINGULAR.values())),
 
 def _show_info(comp) -> dict:
     """Everything `show` prints, as plain data (also the --json output)."""
-    from vlkd_core.api import LOSS_WIDTHS
+    from vlkd_core.api import engine_options
     from vlkd_core.describe import options, plain_text
     factory = comp.resolve()
     every = options(factory)
-    engine = LOSS_WIDTHS if comp.kind == "losses" else ()  # the towers' widths, not user options
+    engine = engine_options(comp)  # the towers' widths, an optimizer's groups: not user options
     found = [o for o in every if o.name not in engine]
     info = {
         "kind": comp.kind, "name": comp.name, "plugin": comp.plugin,
@@ -102,6 +104,8 @@ def _show_info(comp) -> dict:
     }
     if comp.info.evals:
         info["evals"] = list(comp.info.evals)  # what a run training on this data evaluates
+    if comp.kind == "optimizers":
+        info["per_parameter"] = comp.info.per_parameter  # may run under --optimizer-in-backward
     if comp.kind == "recipes":
         from vlkd_core.training.recipes import get_recipe
         recipe = get_recipe(comp.name)

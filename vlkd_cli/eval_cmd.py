@@ -47,15 +47,10 @@ def eval_command(
         check_alpha(wise_ft, "--wise-ft")
         if target is None:
             fail("--wise-ft needs a RUN_OR_CHECKPOINT (it interpolates from the run's starting weights)")
+    restored = None  # the run evaluated, if any: the plugins' eval hooks see its config and folder
     if target is not None:
-        from vlkd_core.training.restore import load_run
-        restored = load_run(target)
-        model, specs = restored.model, list(eval or restored.config.eval_specs())
-        out = output or restored.run_dir / ("eval.json" if wise_ft is None else f"eval-wise-ft-{wise_ft:g}.json")
-        title = f"eval: {restored.checkpoint}" + ("" if wise_ft is None else f" (WiSE-FT, alpha {wise_ft:g})")
-        if wise_ft is not None:
-            from vlkd_core.training.wiseft import interpolated, load_start_weights
-            weights = interpolated(model, load_start_weights(restored.run_dir), wise_ft)
+        restored, specs, out, title, weights = _of_run(target, eval, output, wise_ft)
+        model = restored.model
     elif image:
         model = _pretrained_towers(image, text, image_pretrained, text_pretrained, image_option, text_option)
         specs, out = list(eval or []), output or Path("eval.json")
@@ -71,6 +66,9 @@ def eval_command(
     if wise_ft is not None:
         record["wise_ft"] = wise_ft
     _write(out, record)
+    from vlkd_core.training.evals import eval_ended
+    eval_ended(model, metrics, restored.run_dir if restored else out.parent,
+               restored.config if restored else None, restored.checkpoint if restored else None)
     console.print(metrics_table(metrics, title))
     console.print(f"[dim]wrote {out}[/]")
 
@@ -83,6 +81,21 @@ def _write(out: Path, record: dict) -> None:
     with write_errors(f"'{out}'", out.parent):
         out.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(out, json.dumps(record, indent=2), durable=False)
+
+
+def _of_run(target: Path, eval: Optional[List[str]], output: Optional[Path], wise_ft: Optional[float]):
+    """(the restored run, its eval specs, where eval.json goes, the table's title, the weights
+    context: WiSE-FT's interpolation or none)."""
+    from vlkd_core.training.restore import load_run
+    restored = load_run(target)
+    specs = list(eval or restored.config.eval_specs())
+    out = output or restored.run_dir / ("eval.json" if wise_ft is None else f"eval-wise-ft-{wise_ft:g}.json")
+    title = f"eval: {restored.checkpoint}" + ("" if wise_ft is None else f" (WiSE-FT, alpha {wise_ft:g})")
+    weights = contextlib.nullcontext()
+    if wise_ft is not None:
+        from vlkd_core.training.wiseft import interpolated, load_start_weights
+        weights = interpolated(restored.model, load_start_weights(restored.run_dir), wise_ft)
+    return restored, specs, out, title, weights
 
 
 def _pretrained_towers(image: str, text: Optional[str], image_pretrained: Optional[str],

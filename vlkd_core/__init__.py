@@ -10,6 +10,7 @@ from .errors import (ComponentCollisionError, DataError, PluginError, UnknownCom
                      UsageError, VlkdError)
 from .hookspecs import hookimpl, hookspec
 from .plugins import get_plugin_manager, reset_plugin_manager
+from .run_context import RunContext, StepMetrics
 from .grammar import parse_backbone_spec, parse_weighted_names
 
 __version__ = "0.1.0"
@@ -30,6 +31,7 @@ __all__ = [
     "factory_options", "get_component", "list_components", "LossNeeds", "loss_logs",
     "loss_needs", "loss_value", "ComponentCollisionError", "DataError", "PluginError",
     "UnknownComponentError", "UsageError", "VlkdError", "hookimpl", "hookspec",
-    "get_plugin_manager", "reset_plugin_manager", "parse_backbone_spec", "parse_weighted_names",
+    "get_plugin_manager", "reset_plugin_manager", "RunContext", "StepMetrics", "parse_backbone_spec",
+    "parse_weighted_names",
     "load", "LoadedModel", "export",
 ]

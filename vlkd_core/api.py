@@ -123,6 +123,24 @@ def build_head(name: str, in_dim: int, out_dim: int, **options: Any):
 LOSS_WIDTHS = ("student_dim", "teacher_dim", "teacher_model_dim")
 
 
+# What the engine fills in for an optimizer (every parameter group carries its own lr and weight
+# decay, from --lr, --image-lr, --text-lr, --layer-decay and --weight-decay) and a schedule (the
+# run's step counts), besides the factory's first parameter (the groups; the optimizer).
+OPTIMIZER_FIXED = ("lr", "weight_decay")
+SCHEDULER_FIXED = ("warmup_steps", "total_steps")
+
+
+def engine_options(component: Component) -> tuple[str, ...]:
+    """The factory parameters the engine fills in: never user options (`vlkd components show`
+    lists them as set by the engine)."""
+    if component.kind == "losses":
+        return LOSS_WIDTHS
+    fixed = {"optimizers": OPTIMIZER_FIXED, "schedulers": SCHEDULER_FIXED}.get(component.kind)
+    if fixed is None:
+        return ()
+    return tuple(list(factory_options(component))[:1]) + fixed
+
+
 def build_loss(name: str, widths: dict[str, int] | None = None, **options: Any):
     """Build loss ``name`` with the user's ``options``; ``widths`` (``student_dim``,
     ``teacher_dim``) go to the factory when it declares them, so state such as queues and

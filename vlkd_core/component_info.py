@@ -31,6 +31,9 @@ class ComponentInfo:
                      names none
     formula:         the objective in one line (default: the factory's ``formula`` attribute)
     paper:           the reference, e.g. ``arXiv:2101.04731`` (default: the factory's ``paper``)
+    per_parameter:   optimizers: a step of one parameter reads only that parameter's gradient
+                     and state (AdamW, SGD, Lion; not LAMB's global gradient norm), so
+                     ``--optimizer-in-backward`` may run one instance per parameter
     """
 
     description: str = ""
@@ -40,6 +43,7 @@ class ComponentInfo:
     evals: tuple[str, ...] = ()
     formula: str = ""
     paper: str = ""
+    per_parameter: bool = False
 
     @classmethod
     def from_keywords(cls, keywords: Mapping[str, Any], where: str) -> ComponentInfo:
@@ -57,6 +61,9 @@ class ComponentInfo:
             if not isinstance(values.get(key, ""), str):
                 raise PluginError(f"{where}: metadata '{key}' must be a str, "
                                   f"not {type(values[key]).__name__}")
+        if not isinstance(values.get("per_parameter", False), bool):
+            raise PluginError(f"{where}: metadata 'per_parameter' must be a bool, "
+                              f"not {type(values['per_parameter']).__name__}")
         for key in ("model_patterns", "evals"):
             if key in values:
                 values[key] = _strings(values[key], f"{where}: metadata '{key}'")

@@ -29,6 +29,8 @@ KIND_TABLE: tuple[Kind, ...] = (
     Kind("datasets", "dataset"),
     Kind("evaluators", "evaluator"),
     Kind("recipes", "recipe"),
+    Kind("optimizers", "optimizer"),
+    Kind("schedulers", "scheduler"),
 )
 
 KINDS: tuple[str, ...] = tuple(k.plural for k in KIND_TABLE)

@@ -1,10 +1,13 @@
 """The plugin manager: builtins and entry-point plugins, each registered through the same hooks.
 
-Registration hooks are called plugin by plugin (not as one pluggy broadcast) so that every
-component is attributed to its plugin and distribution, and a plugin that raises, collides or
-passes unknown metadata is recorded as broken and rolled back while every other plugin keeps
-working. Which hooks a plugin implements is read through pluggy's public API
-(``get_hookcallers`` / ``get_hookimpls``, ``parse_hookimpl_opts`` for disabled plugins).
+Each kind's registration hook is called through pluggy, so ``tryfirst`` / ``trylast`` and
+wrappers take effect, while every component is attributed to its plugin and distribution and a
+plugin that raises, collides or passes unknown metadata is recorded as broken and rolled back
+(all or nothing) while every other plugin keeps working (see :mod:`.registration`). A builtin's
+name is never taken over: builtins' claims are added first, then the others in pluggy's call
+order, so of two third-party plugins claiming one name the one called first (``tryfirst``) keeps
+it. Which hooks a plugin implements is read through pluggy's public API (``get_hookcallers`` /
+``get_hookimpls``, ``parse_hookimpl_opts`` for disabled plugins).
 """
 from __future__ import annotations
 
@@ -20,8 +23,9 @@ import pluggy
 
 from . import hookspecs
 from .component_info import ComponentInfo
-from .errors import PluginError, VlkdError, suggest
+from .errors import ComponentCollisionError, PluginError, VlkdError, suggest
 from .kinds import KIND_TABLE, KINDS, REGISTRATION_HOOKS, Kind
+from .registration import Claim, PluginShim, registrar
 from .registry import Component, Registry
 
 ENTRY_POINT_GROUP = "vlkd"
@@ -34,6 +38,8 @@ BUILTIN_PLUGINS = {
     "builtin-datasets": "vlkd_core.builtins.datasets",
     "builtin-evaluators": "vlkd_core.builtins.evaluators",
     "builtin-recipes": "vlkd_core.builtins.recipes",
+    "builtin-optimizers": "vlkd_core.builtins.optimizers",
+    "builtin-schedulers": "vlkd_core.builtins.schedulers",
     "builtin-metrics": "vlkd_core.builtins.metrics_file",
     "builtin-tensorboard": "vlkd_core.builtins.tensorboard",
 }
@@ -77,7 +83,7 @@ def disabled_from_env() -> set[str]:
 
 
 class VlkdPluginManager:
-    """Owns the pluggy manager, the plugin table and the five component registries."""
+    """Owns the pluggy manager, the plugin table and one registry per component kind."""
 
     def __init__(self, disable: Iterable[str] = (), entry_points: bool = True):
         self.pm = pluggy.PluginManager("vlkd")
@@ -87,6 +93,7 @@ class VlkdPluginManager:
         self.registries: dict[str, Registry] = {kind: Registry(kind) for kind in KINDS}
         self._disabled_loaders: dict[str, Any] = {}
         self._disabled_provides: dict[str, dict[str, set[str]]] = {}
+        self._failures: dict[str, BaseException] = {}  # plugin -> what its registration raised
         for kind, registry in self.registries.items():
             registry.missing_hint = lambda name, kind=kind: self.disabled_provider(kind, name)
         self._load_builtins()
@@ -138,7 +145,7 @@ class VlkdPluginManager:
             return
         try:
             module = load()
-            self.pm.register(module, name=info.name)
+            self.pm.register(PluginShim(module, info.name, self.pm, self._failures), name=info.name)
         except Exception as exc:  # a plugin must never take the whole tool down
             info.status, info.error = "broken", _last_line(exc)
 
@@ -163,53 +170,81 @@ class VlkdPluginManager:
         info = PluginInfo(name, distribution, version, getattr(module, "__name__", repr(module)))
         self._add(info, lambda: module)
         if info.status == "ok":
-            self._register_plugin_components(info, self.pm.get_plugin(name))
+            self._register_components([name])
         return info
 
     # -- registration --------------------------------------------------------------------------
-    def _register_components(self) -> None:
-        for name, info in list(self.plugins.items()):
-            if info.status == "ok":
-                self._register_plugin_components(info, self.pm.get_plugin(name))
+    def _register_components(self, names: list[str] | None = None) -> None:
+        """Call every kind's registration hook through pluggy (only ``names``' implementations
+        when given) and add what the plugins claimed."""
+        names = [n for n in (self.plugins if names is None else names) if self.plugins[n].status == "ok"]
+        for name in names:
+            try:
+                _check_hook_names(name, self._hookimpls(self.pm.get_plugin(name)), self.pm)
+            except PluginError as exc:
+                self._break(name, exc)
+        claims: list[Claim] = []
+        for kind in KIND_TABLE:
+            claims += self._call_kind(kind, names)
+        self._add_claims(claims)
+        for name in names:
+            hooks = sorted(hook.removeprefix("vlkd_") for hook in self._hookimpls(self.pm.get_plugin(name))
+                           if hook not in REGISTRATION_HOOKS) if self.plugins[name].status == "ok" else []
+            if hooks:
+                self.plugins[name].registered["hooks"] = hooks
 
     def _hookimpls(self, plugin: Any) -> dict[str, pluggy.HookImpl]:
         """Hook name -> this plugin's implementation."""
         return {caller.name: impl for caller in self.pm.get_hookcallers(plugin) or ()
                 for impl in caller.get_hookimpls() if impl.plugin is plugin}
 
-    def _register_plugin_components(self, info: PluginInfo, plugin: Any) -> None:
-        impls = self._hookimpls(plugin)
-        added: list[Component] = []
-        try:
-            _check_hook_names(info.name, impls, self.pm)
-            for kind in KIND_TABLE:
-                if kind.hook in impls:
-                    impls[kind.hook].function(register=self._registrar(info, kind, added))
-        except Exception as exc:
-            for comp in added:  # all-or-nothing per plugin
-                self.registries[comp.kind].remove(comp.name)
-            info.status, info.error = "broken", _last_line(exc)
-            self.pm.unregister(name=info.name)
-            return
-        for comp in added:
-            info.registered.setdefault(comp.kind, []).append(comp.name)
-        hooks = sorted(name.removeprefix("vlkd_") for name in impls if name not in REGISTRATION_HOOKS)
-        if hooks:
-            info.registered["hooks"] = hooks
+    def _call_kind(self, kind: Kind, names: list[str]) -> list[Claim]:
+        """One pluggy call of ``kind``'s hook over the live plugins among ``names``; made again
+        without a plugin whose wrapper raised (that ends a pluggy call for everyone)."""
+        while True:
+            live = {n for n in names if self.plugins[n].status == "ok"}
+            others = [p for n, p in self.pm.list_name_plugin() if p is not None and n not in live]
+            caller = self.pm.subset_hook_caller(kind.hook, others) if others else getattr(self.pm.hook, kind.hook)
+            claims: list[Claim] = []
+            try:
+                caller(register=registrar(kind, claims, self._failures))
+            except Exception:
+                if not self._break_failed():
+                    raise  # not a plugin's doing
+                continue
+            self._break_failed()
+            return [c for c in claims if self.plugins[c.plugin].status == "ok"]
 
-    def _registrar(self, info: PluginInfo, kind: Kind, added: list[Component]):
-        """The ``register`` callback handed to one plugin's hook for one kind."""
-        def register(name: str, factory: Any, **metadata: Any) -> None:
-            if not isinstance(name, str) or not name:
-                raise PluginError(f"plugin '{info.name}' registered a {kind.singular} with an "
-                                  f"invalid name {name!r}")
-            details = ComponentInfo.from_keywords(
-                metadata, where=f"plugin '{info.name}', {kind.singular} '{name}'")
-            comp = Component(kind.plural, name, factory, info.name, info.distribution,
-                             info.version, details)
-            if self.registries[kind.plural].add(comp):
-                added.append(comp)
-        return register
+    def _break_failed(self) -> bool:
+        """Mark the plugins whose registration raised broken; True if there were new ones."""
+        new = [n for n, exc in self._failures.items() if self.plugins[n].status == "ok"]
+        for name in new:
+            self._break(name, self._failures[name])
+        return bool(new)
+
+    def _break(self, name: str, exc: BaseException) -> None:
+        info = self.plugins[name]
+        for kind, comps in info.registered.items():  # all or nothing per plugin
+            for comp in comps if kind in self.registries else ():
+                self.registries[kind].remove(comp)
+        info.registered = {}
+        info.status, info.error = "broken", _last_line(exc)
+        self.pm.unregister(name=name)
+
+    def _add_claims(self, claims: list[Claim]) -> None:
+        """Builtins' claims first (a builtin's name is never taken over), then the others in
+        pluggy's call order; a name another distribution holds breaks the later claimant."""
+        for claim in sorted(claims, key=lambda c: not self.plugins[c.plugin].builtin):
+            info = self.plugins[claim.plugin]
+            if info.status != "ok":
+                continue
+            comp = Component(claim.kind.plural, claim.name, claim.factory, info.name, info.distribution,
+                             info.version, claim.info)
+            try:
+                if self.registries[comp.kind].add(comp):
+                    info.registered.setdefault(comp.kind, []).append(comp.name)
+            except ComponentCollisionError as exc:
+                self._break(info.name, exc)
 
     # -- queries ------------------------------------------------------------------------------
     def registry(self, kind: str) -> Registry:

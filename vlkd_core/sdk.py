@@ -21,7 +21,10 @@ What is here, by what a plugin writes:
   and the optional abilities a tower may have (:mod:`vlkd_core.abilities`);
 - a dataset: ``EpochAware``; ``captions_of`` and ``sample_key`` (the caption and key rules);
 - an evaluator: ``Evaluator``, ``encode_dataset``, ``encode_texts``, ``progress_bar``;
-- a recipe: ``Recipe``.
+- a recipe: ``Recipe``;
+- an optimizer or schedule: a factory registered with ``register(name, factory)`` (its options
+  come from its signature, like every component); a callback: the lifecycle hooks with
+  ``RunContext`` and ``StepMetrics``.
 """
 from __future__ import annotations
 
@@ -34,6 +37,8 @@ _EXPORTS = {
     # errors and messages
     "VlkdError": ".errors", "UsageError": ".errors", "DataError": ".errors", "PluginError": ".errors",
     "notice": ".notices",
+    # lifecycle hooks (callbacks)
+    "RunContext": ".run_context", "StepMetrics": ".run_context",
     # losses
     "LossNeeds": ".contracts", "EpochScheduled": ".contracts", "AfterOptimizerStep": ".contracts",
     "LossInputs": ".loss_inputs",

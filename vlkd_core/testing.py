@@ -355,6 +355,96 @@ def check_recipe(name: str) -> None:
             f"recipe {name}: {key} resolved to {got!r}, not {value!r}"
 
 
+def _toy_groups(seed: int) -> tuple[nn.Module, list[dict]]:
+    """A small model and the engine's parameter groups over it (decay / no-decay)."""
+    from .training.optim import param_groups
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(6, 8), nn.LayerNorm(8), nn.Linear(8, 3))
+    return model, param_groups({"other": list(model.named_parameters())}, {"other": 0.01}, 0.05)
+
+
+def _steps(model: nn.Module, optimizers: list[torch.optim.Optimizer], steps: range) -> None:
+    """Optimizer steps on gradients that depend only on the step number (so a resumed copy
+    sees the same ones)."""
+    for step in steps:
+        gen = torch.Generator().manual_seed(1000 + step)
+        for param in model.parameters():
+            param.grad = torch.randn(param.shape, generator=gen)
+        for optimizer in optimizers:
+            optimizer.step()
+
+
+def _roundtrip(state: dict) -> dict:
+    """Through a checkpoint's file: ``torch.load(weights_only=True)`` refuses pickled objects."""
+    import io
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+def check_optimizer(name: str, options: dict[str, Any] | None = None) -> None:
+    """A registered optimizer keeps the engine's per-group lr and weight decay, changes the
+    weights, resumes from its state dict (saved like a checkpoint) to the same weights bit for
+    bit, and, if it declares ``per_parameter``, gives the same weights as one instance per
+    parameter (what ``--optimizer-in-backward`` runs)."""
+    from .api import get_component
+    from .training.optim import build_optimizer
+    options = dict(options or {})
+    model, groups = _toy_groups(0)
+    optimizer = build_optimizer(name, options, groups)
+    for mine, given in zip(optimizer.param_groups, groups):
+        assert (mine["lr"], mine["weight_decay"]) == (given["lr"], given["weight_decay"]), \
+            f"optimizer {name}: a parameter group lost the engine's lr / weight_decay"
+    start = copy.deepcopy(model.state_dict())
+    _steps(model, [optimizer], range(2))
+    assert any(not torch.equal(start[k], v) for k, v in model.state_dict().items()), f"optimizer {name}: no change"
+    saved, weights = _roundtrip(optimizer.state_dict()), copy.deepcopy(model.state_dict())
+    _steps(model, [optimizer], range(2, 4))
+    again, again_groups = _toy_groups(0)
+    again.load_state_dict(weights)
+    resumed = build_optimizer(name, options, again_groups)
+    resumed.load_state_dict(saved)
+    _steps(again, [resumed], range(2, 4))
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, again.state_dict()[key]), f"optimizer {name}: resumed run differs at {key}"
+    if get_component("optimizers", name).info.per_parameter:
+        alone, alone_groups = _toy_groups(0)
+        each = [build_optimizer(name, options, [{**g, "params": [p]}]) for g in alone_groups for p in g["params"]]
+        _steps(alone, each, range(4))
+        for key, value in model.state_dict().items():
+            assert torch.allclose(value, alone.state_dict()[key], rtol=1e-6, atol=1e-7), \
+                f"optimizer {name} declares per_parameter, but one instance per parameter differs at {key}"
+
+
+def check_scheduler(name: str, options: dict[str, Any] | None = None, warmup_steps: int = 3,
+                    total_steps: int = 12) -> None:
+    """A registered schedule gives finite, non-negative learning rates for every step of a run
+    and resumes from its state dict (saved like a checkpoint) to the same rates."""
+    from .training.optim import build_scheduler
+    options = dict(options or {})
+
+    def run(steps: range, state: tuple[dict, dict] | None = None) -> tuple[list[float], tuple[dict, dict]]:
+        param = nn.Parameter(torch.zeros(2))
+        optimizer = torch.optim.SGD([param], lr=0.1)
+        scheduler = build_scheduler(name, options, optimizer, warmup_steps, total_steps)
+        if state is not None:
+            optimizer.load_state_dict(state[0])
+            scheduler.load_state_dict(state[1])
+        lrs = []
+        for _ in steps:
+            lrs.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+        return lrs, (_roundtrip(optimizer.state_dict()), _roundtrip(scheduler.state_dict()))
+
+    whole, _ = run(range(total_steps))
+    assert all(isinstance(lr, float) and 0 <= lr < float("inf") for lr in whole), f"scheduler {name}: {whole}"
+    first, state = run(range(5))
+    rest, _ = run(range(5, total_steps), state)
+    assert first + rest == whole, f"scheduler {name}: resumed at step 5 gives {first + rest}, not {whole}"
+
+
 def check_dataset(dataset: Any, n: int = 3, name: str = "dataset") -> None:
     """Samples are dicts with a PIL ``image``, a ``text`` string and optionally an int ``label``."""
     from PIL import Image

@@ -1,5 +1,6 @@
-"""Builtin logger: every train and eval record as one JSON line in RUN/metrics.jsonl (what
-`vlkd report`, the benchmarks and resume read). Main rank only."""
+"""Builtin logger: every logged training step (``vlkd_on_log``, every --log-every) and every
+evaluation during training as one JSON line in RUN/metrics.jsonl (what `vlkd report`, the
+benchmarks and resume read). Main rank only; `vlkd eval` writes its own eval.json instead."""
 from __future__ import annotations
 
 import json
@@ -38,12 +39,12 @@ def vlkd_on_train_start(run):
 
 
 @hookimpl
-def vlkd_on_step_end(run, step, metrics):
+def vlkd_on_log(run, step, metrics):
     if run.is_main:
         _append(run, {"type": "train", "step": step, "time": time.time(), **metrics})
 
 
 @hookimpl
 def vlkd_on_eval_end(run, step, metrics):
-    if run.is_main:
+    if run.is_main and run.command == "train":
         _append(run, {"type": "eval", "step": step, "time": time.time(), **metrics})

@@ -1,4 +1,5 @@
-"""Builtin logger: TensorBoard event files in RUN/tensorboard. Main rank only. A plugin of its
+"""Builtin logger: TensorBoard event files in RUN/tensorboard, written on logging steps
+(``vlkd_on_log``) and after evaluations during training. Main rank only. A plugin of its
 own so a run can go without it (``--disable-plugin builtin-tensorboard``): importing
 tensorboard costs ~12 MB of heap and some start-up time."""
 from __future__ import annotations
@@ -31,13 +32,14 @@ def _add(run, step: int, tags: dict) -> None:
 
 
 @hookimpl
-def vlkd_on_step_end(run, step, metrics):
+def vlkd_on_log(run, step, metrics):
     _add(run, step, {key if "/" in key else f"train/{key}": value for key, value in metrics.items()})
 
 
 @hookimpl
 def vlkd_on_eval_end(run, step, metrics):
-    _add(run, step, {f"eval/{key}": value for key, value in metrics.items()})
+    if run.command == "train":  # `vlkd eval` of a run must not write into its event files
+        _add(run, step, {f"eval/{key}": value for key, value in metrics.items()})
 
 
 @hookimpl

@@ -165,14 +165,25 @@ class TrainConfig:
     max_steps: int | None = option(None, "Stop after this many optimizer steps.", low=AT_LEAST_1, resumable=True)
     batch_size: int = option(128, "Per-process batch size.", low=AT_LEAST_1)
     accum_steps: int = option(1, "Gradient accumulation steps.", low=AT_LEAST_1)
-    lr: float = option(5e-4, "Peak learning rate (AdamW, warm-up then cosine; OpenCLIP's default).", low=POSITIVE)
+    lr: float = option(5e-4, "Peak learning rate, reached after the warm-up (OpenCLIP's default for AdamW).",
+                       low=POSITIVE)
     image_lr: float | None = tower_option("image", "lr")
     text_lr: float | None = tower_option("text", "lr")
-    weight_decay: float = option(0.05, "AdamW weight decay (not on norms and biases).", low=NON_NEGATIVE)
+    weight_decay: float = option(0.05, "Weight decay (not on norms, biases and temperatures).", low=NON_NEGATIVE)
     layer_decay: float | None = option(None, "Layer-wise lr decay: a tower layer at depth d of L trains at "
                                        "lr x decay^(L-d) (0 < decay <= 1).", low=POSITIVE, high=(1, True))
     warmup_steps: int | None = option(None, "Linear warm-up steps (default: 5 % of the run's optimizer steps).",
                                       low=NON_NEGATIVE)
+    optimizer: str = option("adamw", "Optimizer (`vlkd components list optimizers`); it gets the engine's "
+                            "parameter groups: --lr, --weight-decay, per-tower lr, --layer-decay.")
+    optimizer_options: dict[str, Any] = option(help="key=value for the optimizer (repeatable), e.g. betas=[0.9,0.95] "
+                                               "for small batches, or sgd's nesterov=true.", factory=dict,
+                                               flags=("--optimizer-option",), form="pairs")
+    scheduler: str = option("warmup-cosine", "Learning-rate schedule after the linear warm-up "
+                            "(`vlkd components list schedulers`); constant for runs you extend later.")
+    scheduler_options: dict[str, Any] = option(help="key=value for the schedule (repeatable), e.g. "
+                                               "final_lr_ratio=0.1.", factory=dict, flags=("--scheduler-option",),
+                                               form="pairs")
     grad_clip: float | None = option(1.0, "Max gradient norm (0 disables).", low=NON_NEGATIVE)
     precision: str = option("fp32", "Numeric precision.", choices=("fp32", "bf16", "fp16"))
     compile: bool = option(False, "torch.compile the towers.", form="switch")

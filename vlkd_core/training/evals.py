@@ -52,3 +52,20 @@ def run_evaluators(evaluators: list[tuple[str, Any]], model: Any) -> dict[str, f
             metrics[key] = float(value)
         model.train(was_training)
     return metrics
+
+
+def eval_ended(model: Any, metrics: dict[str, float], run_dir: Any, config: Any = None,
+               checkpoint: Any = None) -> None:
+    """Fire ``vlkd_on_eval_end`` for ``vlkd eval`` (``run.command == "eval"``): ``step`` is the
+    evaluated checkpoint's (0 for untrained towers); ``config`` the run's saved one, if any."""
+    from pathlib import Path
+
+    from ..plugins import get_plugin_manager
+    from ..run_context import RunContext
+    step = epoch = 0
+    if checkpoint is not None:
+        from .checkpoint import read_meta
+        meta = read_meta(checkpoint)
+        step, epoch = int(meta.get("step", 0)), int(meta.get("epoch", 0))
+    run = RunContext(config, Path(run_dir), model, command="eval", position=lambda: (step, epoch))
+    get_plugin_manager().hook.vlkd_on_eval_end(run=run, step=step, metrics=dict(metrics))

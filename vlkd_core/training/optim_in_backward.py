@@ -5,9 +5,14 @@ torchtune's ``optimizer_in_bwd``). The per-element AdamW arithmetic is the same 
 over every parameter, so with the same settings the weights are the same bit for bit
 (tests/test_optimizer_in_backward.py).
 
+Any registered optimizer declaring ``per_parameter=True`` (a step of one parameter reads only
+that parameter's gradient and state: adamw, sgd) runs this way, one instance of it per
+parameter; others are refused by name (``optim.check_optimization``).
+
 The wrapper is itself a ``torch.optim.Optimizer`` over the same parameter groups: the LR
-scheduler writes its learning rates there, each parameter's optimizer reads its group's
-before it steps, and its ``step()`` has nothing left to do."""
+scheduler writes its values there (the learning rate, and e.g. momentum for a cycling
+schedule), each parameter's optimizer takes its group's before it steps, and the wrapper's
+``step()`` has nothing left to do."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -28,7 +33,7 @@ class OptimizerInBackward(torch.optim.Optimizer):
     def _step_with(self, opt: torch.optim.Optimizer, index: int) -> Callable[[torch.Tensor], None]:
         def step(param: torch.Tensor) -> None:
             # looked up at each step: load_state_dict replaces the group dicts
-            opt.param_groups[0]["lr"] = self.param_groups[index]["lr"]
+            opt.param_groups[0].update((k, v) for k, v in self.param_groups[index].items() if k != "params")
             opt.step()
             param.grad = None
         return step

@@ -3,8 +3,10 @@
     trainer = Trainer(cfg, runtime)   # compose -> data -> optimizer (nothing written yet)
     summary = trainer.fit()           # resume, epochs of optimizer steps, checkpoints, evaluation
 
-Lifecycle hooks receive the trainer itself as ``run`` (``config``, ``run_dir``, ``is_main``,
-``model``, ``step``, ``epoch``, ``state``). ``vlkd_on_train_end`` fires however the run ends
+Lifecycle hooks receive ``self.context`` as ``run``: a frozen RunContext (``config``,
+``run_dir``, ``model``, ``is_main``, ``rank``, ``world_size``, ``state``, read-only ``step`` and
+``epoch``), never the trainer. ``vlkd_on_step_end`` fires after every optimizer step,
+``vlkd_on_log`` every ``--log-every``; ``vlkd_on_train_end`` fires however the run ends
 (finished, stopped by a signal, failed), with ``summary["status"]`` saying which.
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ..errors import NonFiniteLossError, UsageError
 from ..features.teacher import check_covers, teacher_source
 from ..images import PairedViews, training_transform
 from ..plugins import get_plugin_manager
+from ..run_context import RunContext, StepMetrics
 from ..runfiles import write_atomic
 from ..storage import write_errors
 from . import checkpoint as ckpt
@@ -36,7 +39,7 @@ from .evals import build_evaluators
 from .inputs import FirstInputs, describe_towers, start_lines, write_inputs
 from .layer_decay import depth_functions
 from .memory_format import wants_channels_last
-from .optim import build_optimizer, optimizer_summary, param_groups, warmup_cosine
+from .optim import build_optimizer, build_scheduler, check_optimization, optimizer_summary, param_groups
 from .progress import TrainProgress
 from .runlock import RunLock
 from .runtime import Runtime, resolve_run_dir, seed_everything
@@ -57,6 +60,9 @@ class Trainer:
         seed_everything(cfg.seed)
         self.run_dir = resolve_run_dir(cfg, main=runtime.is_main)
         self.bundle = compose(cfg)               # fails on impossible combinations, before any data
+        check_optimization(cfg)
+        self.context = RunContext(cfg, self.run_dir, self.bundle.model, runtime.is_main, runtime.rank,
+                                  runtime.world, "train", self.state, lambda: (self.step, self.epoch))
         if cfg.init_from and not cfg.resume:     # a new run starting from another run's weights
             from .init_from import init_from
             init_from(self.bundle.model, cfg.init_from)
@@ -154,8 +160,9 @@ class Trainer:
                                  cfg.layer_decay)
         lrs = {side: cfg.tower(side).lr or cfg.lr for side in ("image", "text")} | {"other": cfg.lr}
         groups = param_groups(self.bundle.named_parameters_by_side(), lrs, cfg.weight_decay, depths)
-        self.optimizer = build_optimizer(groups, in_backward=cfg.optimizer_in_backward)
-        self.scheduler = warmup_cosine(self.optimizer, cfg.warmup(self.total_steps), self.total_steps)
+        self.optimizer = build_optimizer(cfg.optimizer, cfg.optimizer_options, groups, cfg.optimizer_in_backward)
+        self.scheduler = build_scheduler(cfg.scheduler, cfg.scheduler_options, self.optimizer,
+                                         cfg.warmup(self.total_steps), self.total_steps)
         self.scaler = torch.amp.GradScaler(self.runtime.device.type, enabled=cfg.precision == "fp16")
 
     # -- the run ------------------------------------------------------------------------------
@@ -176,7 +183,7 @@ class Trainer:
             summary = self.finish_summary(_status_of(exc), self.eval_metrics, error=exc)
             raise
         finally:
-            self.hook.vlkd_on_train_end(run=self, summary=summary)
+            self.hook.vlkd_on_train_end(run=self.context, summary=summary)
 
     def resume(self) -> bool:
         """Load the weights of the checkpoint ``--resume`` names into the (not yet wrapped) bundle
@@ -240,7 +247,7 @@ class Trainer:
                          durable=False)
         self.stop = rt.resources.enter_context(StopOnSignal())  # finish the step, checkpoint, stop
         self._say_inputs()
-        self.hook.vlkd_on_train_start(run=self)
+        self.hook.vlkd_on_train_start(run=self.context)
 
     def _say_inputs(self) -> None:
         """One line per tower on what it receives (RUN/inputs.json); the first batch's shapes
@@ -367,17 +374,19 @@ class Trainer:
         self.batch_in_epoch += 1
 
     def _after_step(self, loss: torch.Tensor, logs: dict, samples_per_s: float) -> None:
-        """Log, checkpoint when due, and stop here if a signal arrived. Loss values become
-        numbers only on steps that log (``self.metrics`` holds the last logged step's)."""
+        """Tell the plugins (every step; as numbers only on logging steps), checkpoint when due,
+        and stop here if a signal arrived. Loss values become numbers only on steps that log, so
+        other steps never wait for the device (``self.metrics`` holds the last logged step's)."""
         cfg = self.config
         if self._first_inputs is not None:
             self._record_first_inputs()
+        values = {"loss": loss.detach(), **logs}
+        extra = {"lr": self.optimizer.param_groups[0]["lr"], "epoch": self.epoch, "samples_per_s": samples_per_s}
+        self.hook.vlkd_on_step_end(run=self.context, step=self.step, metrics=StepMetrics({**values, **extra}))
         if self.step % cfg.log_every == 0 or self.step == self.total_steps:
             self._check_finite()
-            values = {"loss": loss.detach(), **logs}
-            self.metrics = {**{k: float(v) for k, v in values.items()}, "lr": self.optimizer.param_groups[0]["lr"],
-                            "epoch": self.epoch, "samples_per_s": samples_per_s}
-            self.hook.vlkd_on_step_end(run=self, step=self.step, metrics=self.metrics)
+            self.metrics = {**{k: float(v) for k, v in values.items()}, **extra}
+            self.hook.vlkd_on_log(run=self.context, step=self.step, metrics=self.metrics)
         due = bool(cfg.save_every and self.step % cfg.save_every == 0)
         if due:
             self.save()
@@ -432,7 +441,7 @@ class Trainer:
         for cache in self.caches.values():
             if cache is not None:
                 cache.save()
-        self.hook.vlkd_on_checkpoint(run=self, path=str(self.last_checkpoint))
+        self.hook.vlkd_on_checkpoint(run=self.context, path=str(self.last_checkpoint))
 
     def _model_for_eval(self):
         """The model evaluators score: the bundle's, or under --fsdp a plain copy with the
@@ -456,7 +465,7 @@ class Trainer:
         if not (self.is_main and self.evaluators):
             return self.eval_metrics
         self.eval_metrics = wiseft.evaluate(self.evaluators, model, self.run_dir, self.config.eval_wise_ft)
-        self.hook.vlkd_on_eval_end(run=self, step=self.step, metrics=self.eval_metrics)
+        self.hook.vlkd_on_eval_end(run=self.context, step=self.step, metrics=self.eval_metrics)
         self.bundle.train()
         return self.eval_metrics
 

@@ -8,9 +8,7 @@ def test_registered_through_entry_point():
     vlkd_core.reset_plugin_manager()
     info = vlkd_core.get_plugin_manager().plugins["{{ cookiecutter.plugin_name }}"]
     assert info.status == "ok", info.error
-    kinds = {"loss": "losses", "backbone": "backbones", "head": "heads", "dataset": "datasets",
-             "evaluator": "evaluators", "recipe": "recipes"}
-    names = [c.name for c in vlkd_core.list_components(kinds["{{ cookiecutter.kind }}"])]
+    names = [c.name for c in vlkd_core.list_components("{{ cookiecutter.kind }}")]
     assert "{{ cookiecutter.component_name }}" in names
 
 {% if cookiecutter.kind == 'loss' %}
@@ -58,4 +56,35 @@ def test_named_recipe_sets_its_values():
     from vlkd_core.training import TrainConfig
     cfg = TrainConfig.create({"recipe": "{{ cookiecutter.component_name }}", "image": "toy:tiny", "text": "toy:tiny"})
     assert cfg.image_options == {"image_size": 32} and cfg.batch_size == 32
+{% elif cookiecutter.kind == 'optimizer' %}
+def test_contract():
+    # the engine's groups kept, resume from a saved state exact, and per_parameter honest
+    testing.check_optimizer("{{ cookiecutter.component_name }}", {"betas": [0.8, 0.9]})
+
+
+def test_one_step_matches_the_formula():
+    import torch
+    from vlkd_core.training.optim import build_optimizer
+    param = torch.nn.Parameter(torch.tensor([1.0, -2.0, 3.0]))
+    param.grad = torch.tensor([0.5, 0.5, -1.0])
+    optimizer = build_optimizer("{{ cookiecutter.component_name }}", {}, [{"params": [param], "lr": 0.1, "weight_decay": 0.5}])
+    optimizer.step()
+    # p * (1 - lr * wd) - lr * sign(0.9 * 0 + 0.1 * g)
+    assert torch.allclose(param.detach(), torch.tensor([1.0, -2.0, 3.0]) * 0.95 - 0.1 * torch.tensor([1.0, 1.0, -1.0]))
+{% elif cookiecutter.kind == 'scheduler' %}
+def test_contract():
+    testing.check_scheduler("{{ cookiecutter.component_name }}", {"scale": 0.5})
+
+
+def test_rates_follow_the_formula():
+    import torch
+    from vlkd_core.training.optim import build_scheduler
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = build_scheduler("{{ cookiecutter.component_name }}", {}, optimizer, warmup_steps=4, total_steps=16)
+    rates = []
+    for _ in range(16):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[:4] == [0.25, 0.5, 0.75, 1.0] and abs(rates[15] - (4 / 16) ** 0.5) < 1e-12
 {% endif %}

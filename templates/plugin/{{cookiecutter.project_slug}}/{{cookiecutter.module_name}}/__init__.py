@@ -29,4 +29,16 @@ def vlkd_register_evaluators(register):
 def vlkd_register_recipes(register):
     # `vlkd train --recipe {{ cookiecutter.component_name }}`: the values you tuned for one job
     register("{{ cookiecutter.component_name }}", "{{ cookiecutter.module_name }}.component:recipe")
+{%- elif cookiecutter.kind == 'optimizer' -%}
+@hookimpl
+def vlkd_register_optimizers(register):
+    # `vlkd train --optimizer {{ cookiecutter.component_name }}`; per_parameter=True: a step of one
+    # parameter reads only its own gradient and state, so --optimizer-in-backward may use it
+    register("{{ cookiecutter.component_name }}", "{{ cookiecutter.module_name }}.component:SignMomentum",
+             per_parameter=True)
+{%- elif cookiecutter.kind == 'scheduler' -%}
+@hookimpl
+def vlkd_register_schedulers(register):
+    # `vlkd train --scheduler {{ cookiecutter.component_name }}`
+    register("{{ cookiecutter.component_name }}", "{{ cookiecutter.module_name }}.component:inverse_sqrt")
 {%- endif %}

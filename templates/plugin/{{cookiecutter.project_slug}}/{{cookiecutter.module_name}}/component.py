@@ -143,4 +143,46 @@ def recipe():
     return Recipe(job={"image": "toy:tiny", "text": "toy:tiny", "data": "shapes"},
                   values={"image_options": {"image_size": 32}, "data_options": {"size": 32},
                           "lr": 1e-3, "batch_size": 32})
+{% elif cookiecutter.kind == 'optimizer' %}
+
+
+class SignMomentum(torch.optim.Optimizer):
+    """Lion-style update (Chen et al. 2023, arXiv:2302.06675): step along the sign of the
+    interpolated momentum, with decoupled weight decay.
+
+    vlkd hands the optimizer its parameter groups, each with its own ``lr`` and
+    ``weight_decay`` (no decay on norms and biases, per-tower lr); the other arguments are the
+    ``--optimizer-option`` keys. Keep all state in tensors: it goes into every checkpoint."""
+
+    def __init__(self, params, lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.99),
+                 weight_decay: float = 0.0):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                momentum = self.state[p].setdefault("momentum", torch.zeros_like(p))
+                p.mul_(1 - group["lr"] * group["weight_decay"])
+                p.add_(torch.sign(momentum * beta1 + p.grad * (1 - beta1)), alpha=-group["lr"])
+                momentum.mul_(beta2).add_(p.grad, alpha=1 - beta2)
+        return None
+{% elif cookiecutter.kind == 'scheduler' %}
+import math
+
+
+def inverse_sqrt(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int,
+                 scale: float = 1.0) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up, then lr x sqrt(warmup / step) (the Transformer's schedule, Vaswani et al.
+    2017). vlkd passes ``warmup_steps`` and ``total_steps`` because the factory declares them;
+    ``scale`` is an ``--scheduler-option``. The LambdaLR's state goes into every checkpoint."""
+    warmup = max(1, warmup_steps)
+
+    def factor(step: int) -> float:
+        return scale * min((step + 1) / warmup, math.sqrt(warmup / (step + 1)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 {% endif %}
