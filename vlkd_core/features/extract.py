@@ -141,10 +141,13 @@ def extract(cfg: ExtractConfig, console: Any = None) -> dict[str, Any] | None:
         cfg.check_out()
     _init_distributed()
     rt = setup_runtime()
+    finished = False
     try:
-        return _extract(cfg, rt, console)
+        manifest = _extract(cfg, rt, console)
+        finished = True
+        return manifest
     finally:
-        teardown_runtime(rt)
+        teardown_runtime(rt, finished)
 
 
 def _extract(cfg: ExtractConfig, rt: Any, console: Any) -> dict[str, Any] | None:

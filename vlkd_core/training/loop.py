@@ -11,7 +11,10 @@ from .trainer import Trainer
 def train(cfg: TrainConfig, console: Any = None) -> dict[str, Any]:
     """Train as configured; returns the run summary (also written to RUN/summary.json)."""
     runtime = setup_runtime()
+    finished = False
     try:
-        return Trainer(cfg, runtime, console).fit()
+        summary = Trainer(cfg, runtime, console).fit()
+        finished = True
+        return summary
     finally:
-        teardown_runtime(runtime)
+        teardown_runtime(runtime, finished)

@@ -51,9 +51,15 @@ def setup_runtime() -> Runtime:
     return Runtime(rank, world, local, device, control_group=control)
 
 
-def teardown_runtime(rt: Runtime) -> None:
+def teardown_runtime(rt: Runtime, finished: bool = False) -> None:
+    """Release the run's resources and leave the process group. After a finished run every rank
+    meets at a barrier first: a rank whose peer has already torn down its gloo pairs can abort
+    in gloo's worker thread ("terminate called without an active exception", SIGABRT) and turn
+    a good run into a failed launch. After an error no barrier (the peer may be gone)."""
     rt.resources.close()  # run lock, signal handlers
     if rt.distributed and torch.distributed.is_initialized():
+        if finished:
+            torch.distributed.barrier(group=rt.control_group)
         torch.distributed.destroy_process_group()
 
 
