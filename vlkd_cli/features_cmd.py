@@ -18,7 +18,7 @@ def extract_command(
     data: str = typer.Option(..., "--data", help="Dataset name (as `vlkd train --data`)."),
     data_option: Optional[List[str]] = typer.Option(None, "--data-option", help="key=value for the dataset (repeatable)."),
     split: str = typer.Option("train", "--split", help="Dataset split."),
-    tower: str = typer.Option(..., "--tower", help="Tower family:model, e.g. hf:sentence-transformers/all-MiniLM-L6-v2."),
+    tower: Optional[str] = typer.Option(None, "--tower", help="Tower family:model, e.g. hf:sentence-transformers/all-MiniLM-L6-v2."),
     tower_option: Optional[List[str]] = typer.Option(None, "--tower-option", help="key=value for the tower (repeatable; "
                                                      "as the run's --text-option/--image-option)."),
     side: str = typer.Option("text", "--side", help="text: captions (one vector per caption) | image."),
@@ -29,7 +29,16 @@ def extract_command(
     batch_size: int = typer.Option(256, "--batch-size", help="Inputs per forward pass."),
     shard_size: int = typer.Option(4096, "--shard-size", help="Samples per output shard of a map-style "
                                    "dataset (webdataset: one output shard per input shard)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of a tower built without pretrained weights."),
+    teacher_model: Optional[str] = typer.Option(None, "--teacher-model", help="A reinforced store instead: this "
+                                                "dual encoder's embeddings of K training views per image and of every "
+                                                "caption (as `vlkd train --teacher-model`)."),
+    teacher_pretrained: Optional[str] = typer.Option(None, "--teacher-pretrained", help="Weights of a "
+                                                     "--teacher-model given as towers."),
+    augmentations: Optional[int] = typer.Option(None, "--augmentations", help="With --teacher-model: views per "
+                                                "image (a run trains on them with the same --seed and --augment)."),
+    augment: str = typer.Option("openclip", "--augment", help="With --teacher-model: the training preset the "
+                                "views are drawn from (openclip | imagenet)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of a tower built without pretrained weights, and of the views."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     allow_pipe: bool = typer.Option(False, "--allow-pipe", help="Let pipe:/remote shard URLs typed in --data-option run."),
     nproc_per_node: int = LAUNCH_OPTIONS["nproc_per_node"],
@@ -46,7 +55,9 @@ def extract_command(
     cfg = ExtractConfig(data=data, data_options=options, split=split, tower=tower,
                         tower_options=parse_options(tower_option, "--tower-option"), side=side,
                         pretrained=pretrained, cache_dir=cache_dir, out=out, dtype=dtype,
-                        batch_size=batch_size, shard_size=shard_size, seed=seed, progress=progress)
+                        batch_size=batch_size, shard_size=shard_size, seed=seed, progress=progress,
+                        teacher_model=teacher_model, teacher_pretrained=teacher_pretrained,
+                        augmentations=augmentations, augment=augment)
     cfg.validate()  # before launching processes
     cfg.check_out()
     if needs_launch(nproc_per_node, nnodes):
@@ -56,7 +67,9 @@ def extract_command(
     with command_url_trust(allow_pipe, [options]):
         manifest = extract(cfg, console=console)
     if manifest is not None and int(os.environ.get("RANK", "0")) == 0:
-        console.print(f"[green]wrote[/] {out}: {manifest['count']} {side} features of {manifest['samples']} "
+        what = f"entries ({augmentations} teacher views and their crops per image, every caption)" \
+            if teacher_model else f"{side} features"
+        console.print(f"[green]wrote[/] {out}: {manifest['count']} {what} of {manifest['samples']} "
                       f"samples, {len(manifest['shards'])} shard(s) ({manifest['encoded']} encoded now), "
                       f"{manifest['width']}-d {dtype}, in {manifest['seconds']:.1f} s",
                       soft_wrap=True, highlight=False)

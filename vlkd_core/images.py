@@ -144,6 +144,9 @@ _AUGMENTATIONS: dict[str, tuple[tuple[float, float], bool]] = {
     "openclip": (OPENCLIP_SCALE, False), "imagenet": (IMAGENET_SCALE, True)}
 
 
+RANDOM_PRESETS = tuple(_AUGMENTATIONS)  # the presets that draw a random view
+
+
 def train_transform(spec: ImageSpec, augment: str = "openclip") -> Callable:
     """The training transform of an augmentation preset (see the module docstring)."""
     if augment == "none":

@@ -84,3 +84,16 @@ class EpochSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return (self.batches_per_epoch - self.start_batch) * self.batch_size
+
+
+# -- fixed views (--augmentations K, MobileCLIP's dataset reinforcement) ---------------------------
+def view_of(seed: int, epoch: int, key: str, views: int) -> int:
+    """Which of a sample's ``views`` fixed augmentations it shows in ``epoch``: a uniform draw by
+    (seed, epoch, sample key), the same on every rank, worker and resume."""
+    return derive_seed(seed, "view", epoch, key) % views
+
+
+def view_seed(seed: int, key: str, view: int) -> int:
+    """The seed of view ``view`` of sample ``key``: a function of the sample alone, not of the
+    epoch, so a feature store extracted once holds the very views every epoch draws from."""
+    return derive_seed(seed, "augmentation", key, view)

@@ -22,6 +22,7 @@ from ..errors import UsageError
 from ..folders import STORE, claim
 from ..storage import write_errors
 from ..freeze import lock
+from ..images import RANDOM_PRESETS
 from . import layout
 from .encode import Encoder, preprocessing, weights_sha256
 from .fingerprint import data_fingerprint
@@ -35,7 +36,7 @@ KEY_SCHEME = {"image": "<sample key>",
 @dataclass
 class ExtractConfig:
     data: str
-    tower: str
+    tower: str | None
     out: str
     data_options: dict[str, Any] = field(default_factory=dict)
     split: str = "train"
@@ -46,10 +47,30 @@ class ExtractConfig:
     dtype: str = "fp32"
     batch_size: int = 256
     shard_size: int = 4096
-    seed: int = 0          # towers built from scratch get the same weights on every rank
+    seed: int = 0          # towers built from scratch get the same weights on every rank; the views' draws
     progress: bool = True
+    # a reinforced store (:mod:`.reinforce`): a teacher model's embeddings of K training views
+    teacher_model: str | None = None
+    teacher_pretrained: str | None = None
+    augmentations: int | None = None
+    augment: str = "openclip"
+
+    @property
+    def reinforced(self) -> bool:
+        return self.teacher_model is not None
 
     def validate(self) -> None:
+        if (self.tower is None) == (self.teacher_model is None):
+            raise UsageError("give --tower (one locked tower's features) or --teacher-model with "
+                             "--augmentations K (a reinforced store), not both" if self.tower else
+                             "give --tower or --teacher-model")
+        if self.reinforced and (self.augmentations is None or self.augmentations < 1):
+            raise UsageError("--teacher-model stores K training views per image: add --augmentations K (K >= 1)")
+        if self.reinforced and self.augment not in RANDOM_PRESETS:
+            raise UsageError(f"--augmentations stores random views: --augment {self.augment} draws none "
+                             f"(use {' or '.join(RANDOM_PRESETS)})")
+        if not self.reinforced and self.augmentations is not None:
+            raise UsageError("--augmentations needs --teacher-model (a reinforced store)")
         if self.side not in ("text", "image"):
             raise UsageError(f"--side must be text or image, not '{self.side}'")
         if self.dtype not in layout.DTYPES:
@@ -156,9 +177,15 @@ def _extract(cfg: ExtractConfig, rt: Any, console: Any) -> dict[str, Any] | None
     with write_errors(f"feature store '{folder}'", folder.parent):
         folder.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
-    tower = build_tower(cfg)
     units = units_of(api.build_dataset(cfg.data, split=cfg.split, **cfg.data_options), cfg.shard_size)
-    settings = settings_of(cfg, tower, len(units))
+    if cfg.reinforced:
+        from ..training.teacher_model import build_teacher_model
+        from . import reinforce
+        tower = build_teacher_model(cfg)
+        settings = reinforce.settings_of(cfg, tower, len(units))
+    else:
+        tower = build_tower(cfg)
+        settings = settings_of(cfg, tower, len(units))
     if rt.is_main:
         with write_errors(f"feature store '{folder}'", folder):
             _claim(folder, settings)
@@ -167,7 +194,11 @@ def _extract(cfg: ExtractConfig, rt: Any, console: Any) -> dict[str, Any] | None
     todo = [u for u in units if layout.finished_record(folder, layout.shard_file(u.index)) is None]
     _barrier(rt.distributed)
     mine = todo[rt.rank::rt.world]
-    encoder = Encoder(tower.to(rt.device), cfg.side, cfg.batch_size, cfg.dtype, rt.device)
+    if cfg.reinforced:
+        encoder = reinforce.ReinforcedEncoder(tower.to(rt.device), cfg.augmentations, cfg.seed, cfg.augment,
+                                              cfg.batch_size, cfg.dtype, rt.device)
+    else:
+        encoder = Encoder(tower.to(rt.device), cfg.side, cfg.batch_size, cfg.dtype, rt.device)
     total = None if any(u.size is None for u in mine) else sum(u.size for u in mine)
     with ExtractProgress(total, len(mine), rt.is_main and cfg.progress, console) as bar:
         for unit in mine:

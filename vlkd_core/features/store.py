@@ -17,6 +17,7 @@ import torch
 from ..datasets.keys import input_keys
 from ..errors import UsageError
 from . import layout
+from .reinforce import CROP
 
 
 class FeatureStore:
@@ -64,10 +65,13 @@ class FeatureStore:
             if len(header) != shard["entries"]:
                 raise self.error(f"shard '{name}' holds {len(header)} entries, but {layout.MANIFEST} says {shard['entries']}")
             for key, info in header.items():
-                if info.get("dtype") != want:
-                    raise self.error(f"key '{key}' is {info.get('dtype')}, but the store says {self.dtype} ({want})")
-                if info.get("shape") != [self.width]:
-                    raise self.error(f"key '{key}' has shape {info.get('shape')}, but the store's width is {self.width}")
+                crop = self.side == "model" and key.endswith(CROP)  # a reinforced store's crop record
+                dtype, shape = ("I32", [7]) if crop else (want, [self.width])
+                if info.get("dtype") != dtype:
+                    raise self.error(f"key '{key}' is {info.get('dtype')}, but the store says {self.dtype} ({dtype})")
+                if info.get("shape") != shape:
+                    raise self.error(f"key '{key}' has shape {info.get('shape')}, but the store's width is {self.width}"
+                                     if not crop else f"crop record '{key}' has shape {info.get('shape')}, not [7]")
                 index.setdefault(key, n)
             self._files.append(path)
         self._index = index
@@ -100,20 +104,30 @@ class FeatureStore:
         return next((e for e in entries if e not in self._index), None)
 
     # -- lookups ---------------------------------------------------------------------------------
-    def get(self, entries: Sequence[str]) -> torch.Tensor:
-        """``[len(entries), width]`` float32 features."""
+    def entries(self) -> list[str]:
+        """Every entry of the store (after :meth:`verify`)."""
+        if self._index is None:
+            self.verify()
+        return list(self._index)
+
+    def get_raw(self, entry: str) -> torch.Tensor:
+        """One entry as stored (its own dtype and shape)."""
         from safetensors import safe_open
         if self._index is None:
             self.verify()
-        rows = []
-        for entry in entries:
-            n = self._index.get(entry)
-            if n is None:
-                raise self.error(f"no feature for key '{entry}'")
-            if n not in self._open:
-                self._open[n] = safe_open(str(self._files[n]), framework="pt")
-            rows.append(self._open[n].get_tensor(entry).float())
-        return torch.stack(rows)
+        n = self._index.get(entry)
+        if n is None:
+            raise self.error(f"no feature for key '{entry}'")
+        if n not in self._open:
+            self._open[n] = safe_open(str(self._files[n]), framework="pt")
+        return self._open[n].get_tensor(entry)
+
+    def get(self, entries: Sequence[str]) -> torch.Tensor:
+        """``[len(entries), width]`` float32 features."""
+        return torch.stack([self.get_raw(entry).float() for entry in entries])
+
+    def __getstate__(self) -> dict[str, Any]:  # loader workers open their own handles
+        return {**self.__dict__, "_open": {}}
 
 
 class StoredFeatures:

@@ -66,12 +66,16 @@ class Bundle(nn.Module):
         groups["other"] = list(self.proto_heads.named_parameters()) + list(self.losses.named_parameters())
         return groups
 
-    def use_teacher_model(self, teacher: nn.Module | None, text_cache: FeatureCache | None = None) -> None:
+    def use_teacher_model(self, teacher: nn.Module | None, text_cache: FeatureCache | None = None,
+                          stored: Any = None) -> None:
         """A ``--teacher-model`` (a :class:`~.teacher_model.TeacherModel`) whose features the
         losses may read. Kept outside the module tree: not a parameter, not in the state dict,
-        not wrapped by DDP; ``text_cache`` holds its caption embeddings."""
+        not wrapped by DDP; ``text_cache`` holds its caption embeddings; ``stored`` (a
+        :class:`~vlkd_core.features.reinforce.ReinforcedTeacher`) answers for it from a
+        reinforced store, so it never runs."""
         object.__setattr__(self, "teacher_model", teacher)
         object.__setattr__(self, "_teacher_text_cache", text_cache)
+        object.__setattr__(self, "_teacher_stored", stored)
 
     def use_caches(self, caches: dict[str, FeatureCache | None]) -> None:
         """Feature caches for locked towers (side -> cache or None)."""
@@ -153,7 +157,12 @@ class Bundle(nn.Module):
     def _teacher_parts(self, batch: Batch, device: torch.device) -> dict[str, Any]:
         """The teacher model's features of the batch: its own rendering of the student's crops,
         and its caption embeddings through a cache."""
-        teacher, cache = self.teacher_model, self._teacher_text_cache
+        teacher, cache, stored = self.teacher_model, self._teacher_text_cache, self._teacher_stored
+        scale = {"has_teacher_model": lambda: True,
+                 "teacher_logit_scale": lambda: torch.tensor(teacher.logit_scale, device=device)}
+        if stored is not None:  # a reinforced store: the teacher's features of these very views
+            return {**scale, "teacher_image": lambda: stored.image(batch.keys, batch.views).to(device),
+                    "teacher_text": lambda: stored.text(batch.keys, batch.texts).to(device)}
 
         def text() -> torch.Tensor:
             def run(positions: list[int]) -> torch.Tensor:
@@ -166,8 +175,7 @@ class Bundle(nn.Module):
             if batch.teacher_images is None:
                 raise RuntimeError("the loader gave no teacher-model views (PairedViews)")
             return teacher.encode_image(batch.teacher_images, device)
-        return {"has_teacher_model": lambda: True, "teacher_image": image, "teacher_text": text,
-                "teacher_logit_scale": lambda: torch.tensor(teacher.logit_scale, device=device)}
+        return {**scale, "teacher_image": image, "teacher_text": text}
 
     def loss_inputs(self, parts: StepParts, needs: LossNeeds) -> LossInputs:
         """One loss's view of the step: its student/teacher pair by its needs, the teacher's

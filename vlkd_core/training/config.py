@@ -156,6 +156,11 @@ class TrainConfig:
     episode_size: int | None = option(None, "A fresh random subset of this many samples per epoch.", low=AT_LEAST_1)
     augment: str = option("openclip", "Training augmentation: openclip (crop 90-100%, no flip) | imagenet | none.",
                           choices=("openclip", "imagenet", "none"))
+    augmentations: int | None = option(None, "K fixed augmentations per image (MobileCLIP's dataset "
+                                       "reinforcement): each epoch a sample shows one of them, view v drawn "
+                                       "from (--seed, sample key, v); the views a reinforced store "
+                                       "(`vlkd features extract --augmentations K`) holds. Default: a fresh "
+                                       "draw every epoch.", low=AT_LEAST_1)
     strict: bool = option(False, "Stop at the first unreadable image.", form="switch", resumable=True)
     workers: int | None = option(None, "DataLoader worker processes; raise it when decoding images starves a GPU "
                                  "(default: decided at run time, one per 4 cores up to 4, none for an epoch "

@@ -22,8 +22,9 @@ import torch
 
 from ..contracts import EpochAware
 from ..errors import NonFiniteLossError, UsageError
-from ..features.teacher import check_covers, teacher_source
+from ..features.teacher import adopt_views, check_covers, reinforced_store, reinforced_teacher, teacher_source
 from ..images import PairedViews, training_transform
+from ..notices import notice
 from ..plugins import get_plugin_manager
 from ..run_context import RunContext, StepMetrics
 from ..runfiles import write_atomic
@@ -33,7 +34,7 @@ from . import fsdp, wiseft
 from .cache import FeatureCache, model_fingerprint
 from .compose import compose
 from .config import TrainConfig
-from .data import Batch, TrainingTokens, build_loader
+from .data import Batch, TrainingTokens, Views, build_loader
 from .episodes import episode_for
 from .evals import build_evaluators
 from .inputs import FirstInputs, describe_towers, start_lines, write_inputs
@@ -58,6 +59,9 @@ class Trainer:
         self.metrics: dict[str, float] = {}
         self.eval_metrics: dict[str, float] = {}
         seed_everything(cfg.seed)
+        adopted = adopt_views(cfg)  # a reinforced store's K, before the config is written
+        if adopted and runtime.is_main:
+            notice(adopted)
         self.run_dir = resolve_run_dir(cfg, main=runtime.is_main)
         self.bundle = compose(cfg)               # fails on impossible combinations, before any data
         check_optimization(cfg)
@@ -81,7 +85,7 @@ class Trainer:
                              "gradient: run it on one process")
         self._place()
         self._build_data()
-        check_covers(self.caches.get(self.bundle.teacher or ""), cfg, self.dataset)  # before any step
+        check_covers(self._stored_teacher or self.caches.get(self.bundle.teacher or ""), cfg, self.dataset)  # before any step
 
     @property
     def is_main(self) -> bool:
@@ -105,7 +109,7 @@ class Trainer:
                 tower.forward = torch.compile(tower.forward)
         caches: dict[str, FeatureCache | None] = {}
         for side in ("image", "text"):
-            if cfg.teacher_features and side == self.bundle.teacher:  # the store is the cache
+            if cfg.teacher_features and side == self.bundle.teacher and reinforced_store(cfg) is None:  # the store is the cache
                 caches[side] = teacher_source(cfg, side)
                 continue
             if cfg.feature_cache == "none" or not self.bundle.frozen[side]:
@@ -115,7 +119,11 @@ class Trainer:
             fingerprint = model_fingerprint(cfg.tower(side).spec, self.bundle.tower(side), extra=extra)
             caches[side] = FeatureCache(fingerprint, cfg.feature_cache_dir if cfg.feature_cache == "disk" else None)
         teacher = self.bundle.teacher_model
-        if teacher is not None:  # its caption embeddings: cached, and in the checkpoint
+        reinforced = reinforced_teacher(cfg, teacher)  # its features from a reinforced store
+        self._recorded_crops, self._stored_teacher = reinforced or (None, None)
+        if reinforced:
+            self.bundle.use_teacher_model(teacher, None, self._stored_teacher)
+        elif teacher is not None:  # its caption embeddings: cached, and in the checkpoint
             teacher.to(self.runtime.device)
             cache = FeatureCache(model_fingerprint(f"teacher-model:{teacher.spec}", teacher)) \
                 if cfg.feature_cache != "none" else None
@@ -127,7 +135,7 @@ class Trainer:
     def _image_transform(self):
         """The student image tower's preset; with a teacher model, both views from one draw."""
         tower, teacher = self.bundle.tower("image"), self.bundle.teacher_model
-        if teacher is None:
+        if teacher is None or self._stored_teacher is not None:  # a store: its crops are replayed
             return training_transform(tower, self.config.augment)
         spec = getattr(tower, "image_spec", None)
         if spec is None:
@@ -144,7 +152,8 @@ class Trainer:
             train_transforms=not self.bundle.frozen["image"],
             # a trainable text tower reads every caption every step: tokenise in the loader (a
             # locked one with a cache tokenises only the captions it has not encoded yet)
-            tokenize=TrainingTokens(self.bundle.tower("text")) if not self.bundle.frozen["text"] else None)
+            tokenize=TrainingTokens(self.bundle.tower("text")) if not self.bundle.frozen["text"] else None,
+            views=Views(cfg.augmentations, self._recorded_crops) if cfg.augmentations else None)
         if self.sampler is None and not cfg.max_steps:
             raise UsageError(f"dataset '{cfg.data}' streams without a length: pass --max-steps")
         batches = self.sampler.batches_per_epoch if self.sampler else None
