@@ -42,6 +42,7 @@ def test_a_disabled_plugins_component_names_the_plugin():
         reset_plugin_manager()
 
 
+@pytest.mark.slow
 def test_disabled_plugin_via_environment_on_the_command_line(tmp_path):
     result = run_cli(["train", "--loss", "infonce", "--max-steps", "1", "--output-dir", str(tmp_path)],
                      env={"VLKD_DISABLE_PLUGINS": "clip"})

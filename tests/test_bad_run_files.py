@@ -46,6 +46,7 @@ def copy(run, tmp_path):
 
 
 # -- files that are not UTF-8 ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_non_utf8_latest_falls_back_to_the_newest_valid_checkpoint(copy):
     latest = copy / "checkpoints" / "LATEST"
     latest.write_bytes(NOT_UTF8)
@@ -64,6 +65,7 @@ def test_a_non_utf8_latest_falls_back_to_the_newest_valid_checkpoint(copy):
     assert error.startswith(f"error: no valid checkpoint in '{copy}'") and "LATEST" in error and "not UTF-8" in error
 
 
+@pytest.mark.slow
 def test_a_non_utf8_meta_json_vouched_for_by_its_manifest_is_skipped_in_one_line(copy):
     for step in ("step-0000002", "step-0000004"):
         (copy / "checkpoints" / step / "meta.json").write_bytes(NOT_UTF8)
@@ -127,6 +129,7 @@ def _train_from(store: Path, csv: Path, out: Path):
                "--eval", "none", "--no-progress", "--output-dir", out, "--name", "s")
 
 
+@pytest.mark.slow
 def test_a_caption_changed_after_extraction_stops_before_the_first_step(tmp_path):
     csv = _csv(tmp_path / "data", CAPTIONS)
     store = _store(tmp_path, csv)
@@ -149,6 +152,7 @@ MANIFEST_EDITS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(MANIFEST_EDITS))
 def test_a_hand_edited_store_manifest_is_one_line_before_the_run_folder_exists(tmp_path, case):
     csv = _csv(tmp_path / "data", CAPTIONS)
@@ -165,6 +169,7 @@ def test_a_hand_edited_store_manifest_is_one_line_before_the_run_folder_exists(t
 
 
 # -- one exit code for bad input ----------------------------------------------------------------------
+@pytest.mark.slow
 def test_bad_input_exits_2_in_every_command(copy, tmp_path):
     bad_csv = tmp_path / "bad.csv"
     bad_csv.write_text("filepath,title\na.png\n")  # a row missing its caption: a DataError
@@ -185,6 +190,7 @@ def test_bad_input_exits_2_in_every_command(copy, tmp_path):
         assert result.exit_code == 2, (args, result.exit_code, result.stderr)
 
 
+@pytest.mark.slow
 def test_report_never_writes_through_a_link_and_skips_damaged_metrics_lines(copy, tmp_path):
     from vlkd_core.report.build import _records
     outside = tmp_path / "outside.html"

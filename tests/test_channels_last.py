@@ -3,6 +3,7 @@ weights (to float rounding) as one without, its checkpoint loads anywhere, and a
 for convolution towers only (so the toy tower of the resume tests runs channels-last)."""
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -43,6 +44,7 @@ def test_the_trainer_puts_an_auto_conv_tower_in_channels_last(tmp_path):
         teardown_runtime(runtime)
 
 
+@pytest.mark.slow
 def test_channels_last_trains_the_same_model(tmp_path):
     on = train(_config(tmp_path, "on", channels_last="on"))
     off = train(_config(tmp_path, "off", channels_last="off"))

@@ -135,6 +135,7 @@ def test_retrieval_counts_every_caption_of_an_image(tmp_path):
     assert metrics["retrieval/mean_recall"] == pytest.approx((5 + 4 / 5) / 6)
 
 
+@pytest.mark.slow
 def test_trains_evaluates_and_resumes_exactly(tmp_path):
     path = _karpathy(tmp_path)
     root = tmp_path / "img"

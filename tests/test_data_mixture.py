@@ -88,6 +88,7 @@ def _imagefolder(root, classes=("cat", "dog"), per_class=8):
             Image.new("RGB", (32, 32), (40 * c + 3 * i, 200 - 60 * c, 90)).save(root / "train" / name / f"{i}.png")
 
 
+@pytest.mark.slow
 def test_a_run_trains_and_evaluates_on_a_mixture(tmp_path):
     _imagefolder(tmp_path / "pets")
     cfg = TrainConfig(image="toy:tiny", text="toy:tiny", image_options={"image_size": 32}, image_head=None,
@@ -100,6 +101,7 @@ def test_a_run_trains_and_evaluates_on_a_mixture(tmp_path):
     assert any(k.startswith("zeroshot") for k in summary["metrics"])  # shapes' suggested evals ran
 
 
+@pytest.mark.slow
 def test_the_cli_names_sources_with_dashes(tmp_path):
     from typer.testing import CliRunner
     from vlkd_cli.app import app

@@ -125,6 +125,7 @@ def test_a_torch_save_onto_dev_full_is_named_disk_full():
     assert StorageError.exit_code == 1
 
 
+@pytest.mark.slow
 def test_the_next_run_removes_what_a_killed_save_left(runs, tmp_path):
     run = tmp_path / "a"
     shutil.copytree(runs[0], run)

@@ -29,11 +29,13 @@ def ranks():
     return D.run_local_processes(dist_helpers_worker.collectives, WORLD, BATCH, DIM)
 
 
+@pytest.mark.slow
 @pytest.mark.distributed
 def test_rank_and_world(ranks):
     assert [(r["rank"], r["world"], r["distributed"]) for r in ranks] == [(0, 2, True), (1, 2, True)]
 
 
+@pytest.mark.slow
 @pytest.mark.distributed
 def test_gather_with_grad_concatenates_and_sums_gradients_of_every_rank(ranks):
     gen = torch.Generator().manual_seed(0)
@@ -47,6 +49,7 @@ def test_gather_with_grad_concatenates_and_sums_gradients_of_every_rank(ranks):
         assert torch.allclose(res["gather_grad"], expected, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.distributed
 def test_all_reduce_sum_and_mean_values_and_gradients(ranks):
     gen = torch.Generator().manual_seed(0)

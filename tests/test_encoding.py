@@ -19,6 +19,8 @@ from vlkd_core.training.restore import load_run
 from vlkd_core.training.runtime import Runtime
 from vlkd_core.training.trainer import Trainer
 
+pytestmark = pytest.mark.slow  # trains, starts processes or loads pretrained weights
+
 DATA = {"size": 32, "length": 32}
 
 

@@ -2,6 +2,8 @@
 stops with one line naming --text."""
 import json
 
+import pytest
+
 from train_helpers import invoke_cli
 
 PROBE = ("linear-probe:dataset=shapes,dataset.size=32,dataset.two_shapes=0,dataset.length=120,"
@@ -9,6 +11,7 @@ PROBE = ("linear-probe:dataset=shapes,dataset.size=32,dataset.two_shapes=0,datas
 IMAGE = ["--image", "toy:tiny", "--image-option", "image_size=32"]
 
 
+@pytest.mark.slow
 def test_image_only_evaluators_run_without_a_text_tower(tmp_path):
     out = tmp_path / "eval.json"
     result = invoke_cli(["eval", *IMAGE, "--eval", PROBE, "--eval", "knn:dataset=shapes,dataset.size=32,"

@@ -26,6 +26,7 @@ def trained_run(tmp_path_factory):
     return root / "run"
 
 
+@pytest.mark.slow
 def test_eval_rebuilds_the_run_and_writes_eval_json(trained_run):
     result = runner.invoke(app, ["eval", str(trained_run), "--eval", ZEROSHOT, "--eval", PROBE])
     assert result.exit_code == 0, result.output + repr(result.exception)
@@ -43,6 +44,7 @@ def test_eval_rebuilds_the_run_and_writes_eval_json(trained_run):
     assert metrics["zeroshot/top1"] > 0.6  # 6 colours: chance is 1/6
 
 
+@pytest.mark.slow
 def test_eval_the_run_default_evaluators_and_a_checkpoint_folder(trained_run):
     checkpoint = trained_run / "checkpoints" / (trained_run / "checkpoints" / "LATEST").read_text()
     result = runner.invoke(app, ["eval", str(checkpoint)])
@@ -57,6 +59,7 @@ def test_eval_errors_are_one_line_with_exit_2(tmp_path):
     assert result.exit_code == 2 and "no option 'datset'" in result.output
 
 
+@pytest.mark.slow
 def test_report_writes_html_and_non_trivial_pngs(trained_run):
     result = runner.invoke(app, ["report", str(trained_run), "--samples", "120"])
     assert result.exit_code == 0, result.output + repr(result.exception)

@@ -13,6 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import eval_vs_clip_benchmark as bench  # noqa: E402
 
 
+pytestmark = pytest.mark.slow  # trains, starts processes or loads pretrained weights
+
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     work = tmp_path_factory.mktemp("eval-vs-clipb")

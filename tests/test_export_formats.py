@@ -15,6 +15,8 @@ from vlkd_core.errors import UsageError
 from vlkd_core.exports import Format, register_format
 
 
+pytestmark = pytest.mark.slow  # trains, starts processes or loads pretrained weights
+
 def cli(args: list[str]):
     """The real `vlkd` application, in this process (no interpreter start-up per call)."""
     from vlkd_cli.app import app

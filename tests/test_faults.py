@@ -17,7 +17,7 @@ import pytest
 from fault_helpers import KILLED, STEPS, assert_same_weights, config, fault_plugin_registered, run_forked  # noqa: F401
 from vlkd_core.errors import VlkdError
 
-pytestmark = pytest.mark.usefixtures("fault_plugin_registered")
+pytestmark = [pytest.mark.usefixtures("fault_plugin_registered"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,8 @@ from vlkd_core.errors import UsageError, VlkdError
 from vlkd_core.features import ExtractConfig, FeatureStore, extract
 from vlkd_core.plugins import get_plugin_manager
 
+pytestmark = pytest.mark.slow  # trains, starts processes or loads pretrained weights
+
 SHAPES = {"size": 32, "length": 128}
 
 

@@ -19,6 +19,8 @@ from vlkd_core.errors import UsageError
 from vlkd_core.exports import Format, register_format
 from vlkd_core.training import checkpoint as ckpt
 
+pytestmark = pytest.mark.slow  # trains, starts processes or loads pretrained weights
+
 EVAL = "retrieval:dataset=shapes,dataset.size=32,dataset.length=16"
 
 

@@ -86,6 +86,7 @@ def test_fsdp_sigkill_then_resume_is_exact(tmp_path, plugin_env):
     assert losses(tmp_path / "killed")[-3:] == losses(tmp_path / "full")[-3:]
 
 
+@pytest.mark.slow
 def test_fsdp_needs_several_processes(tmp_path):
     result = run_cli(["train", *TOWERS, "--data-option", "length=64", "--fsdp", "--output-dir", str(tmp_path)])
     assert result.returncode == 2 and "--nproc-per-node" in result.stderr

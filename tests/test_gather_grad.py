@@ -17,6 +17,8 @@ import gather_grad_worker  # noqa: E402
 WORLD, BATCH, DIM = 2, 5, 7
 
 
+pytestmark = pytest.mark.slow  # trains, starts processes or loads pretrained weights
+
 @pytest.fixture(scope="module", params=["float32", "float64"])
 def ranks(request):
     return D.run_local_processes(gather_grad_worker.gather_grads, WORLD, BATCH, DIM, request.param)

@@ -15,6 +15,7 @@ def _cfg(tmp_path, **overrides) -> TrainConfig:
     return TrainConfig(**dict(base, **overrides))
 
 
+@pytest.mark.slow
 def test_a_run_trains_with_the_towers_own_checkpointing(tmp_path):
     bundle = compose(_cfg(tmp_path, lock_text=True))  # a locked tower needs no switch
     assert bundle.tower("image").model.grad_checkpointing  # timm's own flag

@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
 import vlkd_core
 from train_helpers import TINY, read_jsonl
 from vlkd_cli.app import app
+
+pytestmark = pytest.mark.slow  # trains, starts processes or loads pretrained weights
 
 HOOKS = """
     import dataclasses

@@ -45,6 +45,7 @@ def test_group_lrs_follow_depth_for_named_parameters():
     assert {lr for lr, _ in _groups_by_param(cfg).values()} == {1e-3}
 
 
+@pytest.mark.slow
 def test_training_shows_the_groups_and_resumes(tmp_path):
     runner = CliRunner()
     args = ["train", *TINY, "--loss", "infonce", "--teacher", "text", "--image-head", "linear",

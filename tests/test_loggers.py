@@ -6,7 +6,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from train_helpers import TINY
+
+pytestmark = pytest.mark.slow  # trains, starts processes or loads pretrained weights
 
 PROBE = """
 import sys

@@ -4,6 +4,8 @@ labels, set_epoch calls, prototype logits from a prototype head of its own plugi
 widths at construction, its --loss-option, and an after-step call."""
 import json
 
+import pytest
+
 import vlkd_core as vlkd
 from typer.testing import CliRunner
 
@@ -64,6 +66,7 @@ TINY = ["--image", "toy:tiny", "--text", "toy:tiny", "--image-option", "image_si
         "--data-option", "size=32", "--data-option", "length=64"]
 
 
+@pytest.mark.slow
 def test_a_third_party_loss_receives_everything_its_needs_ask_for(tmp_path, plugin_env):
     plugin_env("vlkd-needy", "vlkd_needy", "needy", NEEDY)
     vlkd.reset_plugin_manager()

@@ -20,6 +20,7 @@ OPTIMIZERS = {"adamw": {}, "sgd": dict(optimizer="sgd", optimizer_options={"nest
                                        scheduler="constant")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_same_weights_as_one_optimizer_after_backward(tmp_path, fault_plugin_registered, optimizer):
     chosen = OPTIMIZERS[optimizer]
@@ -28,6 +29,7 @@ def test_same_weights_as_one_optimizer_after_backward(tmp_path, fault_plugin_reg
     assert_same_weights(tmp_path / "after", tmp_path / "during")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_sigkill_then_resume_is_exact(tmp_path, fault_plugin_registered, optimizer):
     chosen = dict(OPTIMIZERS[optimizer], **IN_BACKWARD)
@@ -37,6 +39,7 @@ def test_sigkill_then_resume_is_exact(tmp_path, fault_plugin_registered, optimiz
     assert_same_weights(tmp_path / "full", tmp_path / "run", STEPS)
 
 
+@pytest.mark.slow
 def test_no_gradient_outlives_backward(tmp_path, fault_plugin_registered):
     runtime = setup_runtime()
     try:

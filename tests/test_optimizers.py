@@ -71,6 +71,7 @@ def test_schedules(name, options, expected):
     assert lrs == pytest.approx([0.25, 0.5, 0.75, 1.0, *expected], abs=1e-12)
 
 
+@pytest.mark.slow
 def test_optimizer_and_schedule_of_a_run_come_from_their_flags(tmp_path):
     result = runner.invoke(app, ["train", *TINY, "--loss", "infonce", "--teacher", "none", "--max-steps", "4",
                                  "--warmup-steps", "1", "--lr", "0.05", "--optimizer", "sgd",

@@ -85,6 +85,7 @@ def test_eval_transform_keeps_a_square_image_whole():
     assert out[1, 0, :].max() < 0.2 and out[1, :, 0].max() < 0.2  # the frame is still there
 
 
+@pytest.mark.slow
 def test_the_run_uses_its_augment_option(tmp_path):
     """The loader's transform follows --augment: with `none` every draw equals the eval
     transform; with `openclip` draws differ; and the option reaches a real run."""
@@ -105,6 +106,7 @@ def test_the_run_uses_its_augment_option(tmp_path):
 
 # shared prototypes --------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["protocpc", "dino"])
 def test_teacher_and_student_score_against_the_same_prototypes(tmp_path, loss):
     cfg = tiny_config(tmp_path, loss=loss, teacher="text", image_head="linear", prototypes=16)
@@ -133,6 +135,7 @@ def test_the_prototype_layer_trains_through_the_student_only(tmp_path):
 
 # InfoNCE temperature ------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_engine_clamps_the_logit_scale_after_each_step(tmp_path):
     """At a low cap the scale first dips, then training pushes it up against the cap: it must be
     held there by the after-step clamp (without it, the logged scale would pass the cap)."""
@@ -149,6 +152,7 @@ def test_engine_clamps_the_logit_scale_after_each_step(tmp_path):
     assert final.item() <= math.log(cap) + 1e-6
 
 
+@pytest.mark.slow
 def test_a_third_party_loss_gets_its_after_step_call(tmp_path, plugin_env):
     """Through a real entry point: LossNeeds(after_step=True) is the whole contract."""
     plugin_env("vlkd-counting", "vlkd_counting", "counting", """

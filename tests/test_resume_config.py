@@ -12,6 +12,8 @@ import pytest
 
 from train_helpers import TOWERS, read_jsonl, invoke_cli
 
+pytestmark = pytest.mark.slow  # trains, starts processes or loads pretrained weights
+
 # 64 samples / batch 32 = 2 steps per epoch; 2 epochs = 4 steps, a checkpoint after every step
 JOB = [*TOWERS, "--data-option", "size=32", "--data-option", "length=64", "--loss", "infonce",
        "--teacher", "none", "--save-every", "1", "--keep-checkpoints", "5", "--lr", "1e-3"]

@@ -51,6 +51,7 @@ def _copy_run(run: Path, dest: Path) -> Path:
     return dest
 
 
+@pytest.mark.slow
 def test_eval_never_runs_a_pipe_from_the_checkpoint_config(tiny_run, tmp_path):
     run = _copy_run(tiny_run, tmp_path / "received")
     pwned = tmp_path / "PWNED"
@@ -64,6 +65,7 @@ def test_eval_never_runs_a_pipe_from_the_checkpoint_config(tiny_run, tmp_path):
         assert url in line and "--allow-pipe" in line, line
 
 
+@pytest.mark.slow
 def test_resume_never_runs_a_pipe_from_the_saved_data_options(tiny_run, tmp_path):
     run = _copy_run(tiny_run, tmp_path / "runs" / "received")
     pwned = tmp_path / "PWNED"
@@ -87,6 +89,7 @@ def test_config_file_pipe_is_refused_even_with_the_flag(tmp_path):
     assert f"pipe:touch {pwned}" in one_line_error(result)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["train", "eval"])
 def test_pipe_on_the_command_line_needs_the_opt_in_flag(tiny_run, tmp_path, command):
     pwned = tmp_path / "PWNED"
@@ -118,6 +121,7 @@ def _shard(tmp_path: Path) -> Path:
     return shard
 
 
+@pytest.mark.slow
 def test_pipe_typed_with_allow_pipe_is_honoured(tmp_path):
     shard = _shard(tmp_path)
     result = invoke_cli(["train", *TOWERS, "--loss", "infonce", "--teacher", "none", "--data", "webdataset",
@@ -128,6 +132,7 @@ def test_pipe_typed_with_allow_pipe_is_honoured(tmp_path):
     assert json.loads((tmp_path / "runs" / "piped" / "summary.json").read_text())["steps"] == 2
 
 
+@pytest.mark.slow
 def test_report_never_runs_a_pipe_from_the_saved_data_options(tiny_run, tmp_path):
     run = _copy_run(tiny_run, tmp_path / "received")
     pwned = tmp_path / "PWNED"

@@ -26,7 +26,7 @@ from fault_helpers import (FLAGS, KILLED, STEPS, assert_same_weights, config, fa
 from train_helpers import TINY, run_cli
 from vlkd_core.training import checkpoint as ckpt
 
-pytestmark = pytest.mark.usefixtures("fault_plugin_registered")
+pytestmark = [pytest.mark.usefixtures("fault_plugin_registered"), pytest.mark.slow]
 TESTS = Path(__file__).parent
 
 

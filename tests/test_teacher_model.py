@@ -40,6 +40,7 @@ def student(out, name, teacher_run, **overrides):
                                    "teacher_model": str(teacher_run), **overrides})
 
 
+@pytest.mark.slow
 def test_a_loss_reads_the_teacher_models_features_of_the_students_views(tmp_path, teacher_run):
     teacher_loss_plugin.SEEN.clear()
     train(student(tmp_path, "s", teacher_run, max_steps=2, eval=[]))
@@ -85,6 +86,7 @@ def test_sigkill_then_resume_with_a_teacher_model_is_exact(tmp_path, teacher_run
     fh.assert_same_weights(tmp_path / "full", tmp_path / "killed")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("losses", ["infonce,affinity-mimic", "infonce:0.3,mobileclip-kd:0.7", "infonce,relation-distill",
                                     "infonce,feature-distill", "infonce,interactive-contrast", "siglip,affinity-mimic"])
 def test_every_clip_distillation_objective_trains_with_a_teacher_model(tmp_path, teacher_run, losses):

@@ -10,6 +10,8 @@ from vlkd_cli.app import app
 import vlkd_core
 from train_helpers import SHAPES, TINY, TOWERS, decreased, losses
 
+pytestmark = pytest.mark.slow  # trains, starts processes or loads pretrained weights
+
 runner = CliRunner()
 
 

@@ -10,6 +10,8 @@ import vlkd_core as vlkd
 from vlkd_core.errors import NonFiniteLossError
 from vlkd_core.training import TrainConfig, train
 
+pytestmark = pytest.mark.slow  # trains, starts processes or loads pretrained weights
+
 RECORDER = """
     import json
     from vlkd_core import hookimpl

@@ -50,6 +50,7 @@ def _good_rows(n=16):
     ("bad option", ["--loss", "seed", "--teacher", "text", "--loss-option", "seed.queue=3"],
      "loss 'seed' has no option 'queue'"),
 ])
+@pytest.mark.slow
 def test_impossible_compositions_fail_before_reading_data(tmp_path, finished_run, case, args, message):
     before = _digest(finished_run)
     # a broken composition fails before any data is read or anything is written beside the
@@ -75,6 +76,7 @@ def test_malformed_csv_row_names_file_and_row(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("problem", ["missing", "corrupt"])
 def test_bad_images_are_counted_and_skipped_or_stop_with_strict(tmp_path, problem):
     rows = _good_rows()
@@ -94,6 +96,7 @@ def test_bad_images_are_counted_and_skipped_or_stop_with_strict(tmp_path, proble
     assert strict.returncode != 0 and "img3.png" in strict.stderr and "Traceback" not in strict.stderr
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     # a checkpoint after every step, so the step before the blow-up has one
     common = ["train", *TINY, "--loss", "simreg", "--teacher", "text", "--output-dir", str(tmp_path),

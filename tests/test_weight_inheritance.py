@@ -47,6 +47,7 @@ def test_the_student_keeps_the_chosen_blocks_with_the_teachers_weights(tmp_path,
     assert s_txt.encoder.layer[0].output.dense.weight.data_ptr() != t_txt.encoder.layer[0].output.dense.weight.data_ptr()
 
 
+@pytest.mark.slow
 def test_the_inherited_student_trains_and_loads(tmp_path, teacher_spec):
     train(config(tmp_path, teacher_spec))
     loaded = vlkd_core.load(tmp_path / "student")
@@ -75,6 +76,7 @@ def test_a_block_that_changes_the_shape_cannot_go():
         inherit_tower(tower, "image", [i for i in range(len(names)) if i != 1])  # changes 16 -> 24 channels
 
 
+@pytest.mark.slow
 def test_init_from_starts_a_new_stage_from_another_runs_towers(tmp_path):
     """LiT, then unlocked: the second run has its own locks and loss and starts from the first's
     towers and heads (not its loss state or optimizer)."""

@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 from vlkd_cli.app import app
 from train_helpers import TOWERS, invoke_cli
 
+pytestmark = pytest.mark.slow  # trains, starts processes or loads pretrained weights
+
 runner = CliRunner()
 EVAL = "retrieval:dataset=shapes,dataset.size=32,dataset.length=48,progress=false"
 # both towers train, the image tower with a linear head; 2 epochs of 2 steps

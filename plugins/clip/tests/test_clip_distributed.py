@@ -24,7 +24,7 @@ import clip_dist_worker as worker  # noqa: E402
 from clip_reference import reference  # noqa: E402
 
 WORLD = 2
-pytestmark = pytest.mark.distributed
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -85,6 +85,7 @@ def test_a_locked_text_tower_is_refused(tmp_path):
         _bundle(tmp_path, dropout=0.1, lock_text=True, image_head="linear")
 
 
+@pytest.mark.slow
 def test_a_run_with_simcse_trains_and_evaluates(tmp_path):
     from vlkd_core.training import TrainConfig, train
     cfg = TrainConfig(image="toy:tiny", text="toy:tiny", image_options={"image_size": 32}, image_head=None,

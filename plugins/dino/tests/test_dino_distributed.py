@@ -15,6 +15,8 @@ from vlkd_core.distributed import run_local_processes
 sys.path.insert(0, str(Path(__file__).parent))  # spawned ranks import the worker by name
 import dino_dist_worker as worker  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains, starts processes or loads pretrained weights
+
 WORLD = 2
 
 

@@ -72,6 +72,7 @@ def test_zeroshot_uses_the_shipped_prompts(root, model):
     assert np.allclose(np.array(ev.artifacts["records"][0]["predictions"][0]), expected, atol=2e-6)
 
 
+@pytest.mark.slow
 def test_few_shot_linear_probe(root, model, tmp_path):
     ev = vlkd_core.build_evaluator("elevater", root=str(root), mode="linear-probe", num_shots=2, seeds=[0, 1],
                                    Cs=[0.1, 10.0], max_iter=300, output_dir=str(tmp_path))
@@ -87,6 +88,7 @@ def test_few_shot_linear_probe(root, model, tmp_path):
     assert np.array(recs["voc-2007-classification"]["predictions"]).shape == (2, 12, 20)
 
 
+@pytest.mark.slow
 def test_full_linear_probe_learns_colour_coded_classes(root, model):
     ev = vlkd_core.build_evaluator("elevater", root=str(root), datasets=["mnist"], mode="linear-probe",
                                    Cs=[1.0, 100.0], max_iter=500)

@@ -42,6 +42,7 @@ def test_few_shot_subsets_are_the_toolkit_samplers(root):
         finetune(root, datasets=["mnist"], num_shots=5).evaluate(testing.toy_dual_encoder())  # 4 per class
 
 
+@pytest.mark.slow
 def test_few_shot_finetune_writes_the_official_submission(root, model, tmp_path):
     ev = finetune(root, num_shots=2, seeds=[0, 1], output_dir=str(tmp_path), model_name="toy-ft")
     metrics = testing.check_evaluator(ev, model)
@@ -69,6 +70,7 @@ def test_few_shot_finetune_writes_the_official_submission(root, model, tmp_path)
         assert sel["lr"] == max(sel["val_scores"], key=sel["val_scores"].get)
 
 
+@pytest.mark.slow
 def test_finetune_never_touches_the_callers_model(root, tmp_path):
     model = testing.toy_dual_encoder(seed=3)
     model.image_tower.requires_grad_(False)  # a tower locked in training is still fine-tuned in the copy
@@ -81,6 +83,7 @@ def test_finetune_never_touches_the_callers_model(root, tmp_path):
     assert ev.artifacts["records"][0]["num_trainable_params"] > sum(p.numel() for p in model.image_tower.parameters())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head_init", ["text", "random"])
 def test_full_finetune_learns_what_zero_shot_cannot(root, model, head_init):
     zero_shot = vlkd_core.build_evaluator("elevater", root=str(root), datasets=["mnist"], progress=False)
@@ -103,6 +106,7 @@ def test_text_head_starts_from_the_zero_shot_classifier(root, model):
     assert np.allclose(before_training, zero_shot, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_learning_rate_is_chosen_on_training_shots_only(root, model, tmp_path):
     # the same images with the test labels scrambled: the choice must not move
     scrambled = tmp_path / "scrambled"
@@ -121,6 +125,7 @@ def test_learning_rate_is_chosen_on_training_shots_only(root, model, tmp_path):
     assert acc > 0.6 and acc_scrambled < acc - 0.3
 
 
+@pytest.mark.slow
 def test_cli_eval_runs_finetune_from_specs(root, tmp_path):
     from vlkd_cli.app import app
     spec = (f"elevater:root={root},datasets=mnist,mode=finetune,lrs=[0.001,0.01],epochs=3,num_shots=2,"

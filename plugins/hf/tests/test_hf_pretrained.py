@@ -9,6 +9,8 @@ import vlkd_core as vlkd
 from vlkd_core.errors import UsageError
 from vlkd_core.hub import hub_reachable
 
+pytestmark = pytest.mark.slow  # trains, starts processes or loads pretrained weights
+
 MINILM = "hf:sentence-transformers/all-MiniLM-L6-v2"
 SENTENCES = ["A cat sits on the mat.", "A kitten is sitting on a rug.", "The stock market crashed."]
 

@@ -83,6 +83,7 @@ def test_bad_promptbert_options_are_one_line_errors(tiny_bert_words, tiny_vit):
         vlkd.build_backbone(f"hf:{tiny_vit}", modality="image", pooler="promptbert")
 
 
+@pytest.mark.slow
 def test_a_run_trains_and_evaluates_with_it(tiny_bert_words, tmp_path):
     from vlkd_cli.app import app
     from vlkd_core.training.restore import load_run

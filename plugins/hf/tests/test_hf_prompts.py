@@ -95,6 +95,7 @@ def test_bad_prompt_options_are_one_line_errors(tiny_bert, tiny_vit, tiny_st):
         text_tower(tiny_bert, prompt_tokens=-2)
 
 
+@pytest.mark.slow
 def test_vlkd_train_lock_text_changes_only_the_prompt_and_zero_shot_uses_it(tiny_bert, tmp_path):
     from vlkd_cli.app import app
     from vlkd_core.evaluation.zeroshot import classifier_from_prompts

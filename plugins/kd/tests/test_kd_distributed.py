@@ -22,7 +22,7 @@ import kd_dist_worker as worker  # noqa: E402
 from kd_reference import fifo, initial_queue, l2n, ref_barlowtwins, ref_seed  # noqa: E402
 
 WORLD = 2
-pytestmark = pytest.mark.distributed
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,8 @@ import protoclip_dist_worker as worker  # noqa: E402
 from protoclip_job import config  # noqa: E402
 
 
+pytestmark = pytest.mark.slow  # trains, starts processes or loads pretrained weights
+
 @pytest.mark.distributed
 def test_two_ranks_share_prototypes_and_assignments(tmp_path):
     ranks = run_local_processes(worker.run, 2, str(tmp_path))

@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import protoclip_killer  # noqa: E402
 from protoclip_job import LOSS_OPTIONS  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains, starts processes or loads pretrained weights
+
 STEPS = 12  # 3 episodes of 64 samples, batch 16: 4 steps each
 FLAGS = ["--image", "toy:tiny", "--text", "toy:tiny", "--image-option", "image_size=32", "--image-head", "none",
          "--teacher", "none", "--loss", "protoclip", "--episode-size", "64", "--batch-size", "16",

