@@ -18,7 +18,7 @@ What is here, by what a plugin writes:
 - a backbone family: ``ImageSpec``, ``ImagePreprocess``, ``interpolation_mode``, ``to_rgb``,
   ``DepthFromBlocks`` (``--layer-decay`` and ``--inherit-layers`` from block patterns),
   ``PromptContext`` (CoOp prompts), ``load_state_dict_file``, ``hub_offline_when_unreachable``,
-  and the optional abilities a tower may have (:mod:`vlkd_core.abilities`);
+  ``shared_build`` (one model built once for both towers of a run), and the optional abilities a tower may have (:mod:`vlkd_core.abilities`);
 - a dataset: ``EpochAware``; ``captions_of`` and ``sample_key`` (the caption and key rules);
 - an evaluator: ``Evaluator``, ``encode_dataset``, ``encode_texts``, ``progress_bar``;
 - an export format: ``ExportFormat`` (what its factory returns), ``Format``, ``LoadedModel``
@@ -56,7 +56,7 @@ _EXPORTS = {
     "HasImageSpec": ".abilities", "LocksItself": ".abilities", "GradCheckpointing": ".abilities",
     "LayerDepth": ".abilities", "NamesBlocks": ".abilities", "TextContext": ".abilities",
     "TrimsPadding": ".abilities", "ReportsLogitScale": ".abilities", "TakesPrompts": ".abilities",
-    "ExportsAs": ".abilities",
+    "ExportsAs": ".abilities", "shared_build": ".sharing",
     # datasets and evaluators
     "EpochAware": ".contracts", "captions_of": ".datasets.captions", "sample_key": ".datasets.keys",
     "Evaluator": ".contracts", "encode_dataset": ".evaluation.features", "encode_texts": ".evaluation.features",
