@@ -1,6 +1,7 @@
 """A third party builds on the plugin SDK without a core edit: one test package, installed
 through a real entry point, adds an optimizer, a learning-rate schedule, an EMA callback and a
-loss reading loss-inputs fields, and a real `vlkd train` run uses them all."""
+loss reading loss-inputs fields, and a real `vlkd train` run uses them all; it also ships a
+backbone family with an export format of its own, which `vlkd export` writes for a real run."""
 from __future__ import annotations
 
 import json
@@ -22,6 +23,7 @@ SDK_PLUGIN = """
     from torch import nn
 
     from vlkd_core import LossNeeds, hookimpl
+    from vlkd_core.sdk import ImagePreprocess, ImageSpec, UsageError, export_part
 
 
     class SignMomentum(torch.optim.Optimizer):
@@ -61,6 +63,61 @@ SDK_PLUGIN = """
             self.seen += torch.tensor([inputs.student.shape[0], labels.shape[0], student_tower_features.shape[1]])
             distil = (1 - F.cosine_similarity(inputs.student, inputs.teacher, dim=-1)).mean()
             return distil + self.pre_head_weight * student_tower_features.pow(2).mean()
+
+
+    # -- a backbone family with an export format of its own ------------------------------------
+    class ProbeImageTower(nn.Module):
+        "One linear map over 8x8 RGB pixels; exportable as probe-npz (the ExportsAs ability)."
+
+        modality = "image"
+
+        def __init__(self, output_dim: int = 12):
+            super().__init__()
+            self.output_dim = output_dim
+            self.image_spec = ImageSpec(8, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+            self._preprocess = ImagePreprocess(self.image_spec)
+            self.linear = nn.Linear(3 * 8 * 8, output_dim)
+
+        def preprocess(self, image, train: bool = False):
+            return self._preprocess(image, train)
+
+        def forward(self, images):
+            return self.linear(images.flatten(1))
+
+        def exports_as(self, format):
+            return {"weight": self.linear.weight, "bias": self.linear.bias} if format == "probe-npz" else None
+
+
+    def build_probe(model: str, modality: str = "image", pretrained=None, output_dim: int = 12):
+        if modality != "image":
+            raise UsageError("probe towers are image towers")
+        return ProbeImageTower(output_dim)
+
+
+    class ProbeNpz:
+        "image.npz: the probe image tower's linear map (weight, bias) for numpy."
+
+        def fits(self, model):
+            part = export_part(model.image_tower, "probe-npz")
+            if isinstance(part, dict):
+                return None
+            return part or f"the image tower ({model.config.image}) is not a probe tower"
+
+        def write(self, model, folder):
+            import numpy as np
+            part = export_part(model.image_tower, "probe-npz")
+            np.savez(folder / "image.npz", **{k: v.detach().cpu().numpy() for k, v in part.items()})
+            return {"files": {"image": "image.npz"}, "load": "numpy.load(FOLDER / 'image.npz')"}
+
+
+    @hookimpl
+    def vlkd_register_backbones(register):
+        register("probe", build_probe, models=["tiny"])
+
+
+    @hookimpl
+    def vlkd_register_export_formats(register):
+        register("probe-npz", ProbeNpz, description="image.npz: the probe image tower's linear map")
 
 
     @hookimpl
@@ -120,7 +177,8 @@ def test_the_plugins_components_pass_the_contract_kit(sdk_plugin):
     info = vlkd_core.get_plugin_manager().plugins["sdk-probe"]
     assert info.status == "ok" and info.distribution == "vlkd-sdk-probe"
     assert info.registered == {"losses": ["pre-head-cosine"], "optimizers": ["sign-momentum"],
-                               "schedulers": ["step-decay"], "hooks": ["on_step_end", "on_train_end", "on_train_start"]}
+                               "schedulers": ["step-decay"], "backbones": ["probe"],
+                               "export_formats": ["probe-npz"], "hooks": ["on_step_end", "on_train_end", "on_train_start"]}
     testing.check_optimizer("sign-momentum", {"beta": 0.8})     # resumes exactly, per_parameter honest
     testing.check_scheduler("step-decay", {"drops": 2})
     testing.check_loss("pre-head-cosine")                       # called through LossInputs, labels too
@@ -154,3 +212,34 @@ def test_a_real_run_trains_with_the_plugins_optimizer_schedule_loss_and_ema(tmp_
     assert any(not torch.equal(ema[k], raw[k]) for k in ema)
     logged = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert logged == [5, 10, 12]
+
+
+def test_a_real_run_is_exported_in_the_plugins_own_format(tmp_path, sdk_plugin):
+    """No edit under vlkd_core: the format comes through the entry point, decides what fits by
+    asking the tower (exports_as), and `vlkd export --format probe-npz` writes it."""
+    import numpy as np
+    from export_runs import images, train_run
+    from typer.testing import CliRunner
+    from vlkd_cli.app import app
+    runner = CliRunner()
+    listed = json.loads(runner.invoke(app, ["components", "list", "export_formats", "--json"]).stdout)
+    assert {"name": "probe-npz", "plugin": "sdk-probe", "distribution": "vlkd-sdk-probe"}.items() <= \
+        next(row for row in listed if row["name"] == "probe-npz").items()
+    run = train_run(tmp_path / "runs", "probe", image="probe:tiny", image_options={"output_dim": 64},
+                    image_head=None)
+    out = tmp_path / "npz"
+    result = runner.invoke(app, ["export", str(run), "--format", "probe-npz", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "vlkd_export.json").read_text())["format"] == "probe-npz"
+    written = np.load(out / "image.npz")
+    model = vlkd_core.load(run)
+    tower = model.image_tower
+    assert np.array_equal(written["weight"], tower.linear.weight.detach().numpy())
+    pixels = torch.stack([model.preprocess(p) for p in images(3)])
+    features = pixels.flatten(1) @ torch.from_numpy(written["weight"]).T + torch.from_numpy(written["bias"])
+    assert torch.allclose(features, model.encode_image(pixels, normalize=False), atol=1e-5)
+    # a run whose image tower does not offer the format: refused, naming the formats that fit
+    toy = train_run(tmp_path / "runs", "toy")
+    refused = runner.invoke(app, ["export", str(toy), "--format", "probe-npz", "--out", str(tmp_path / "no")])
+    assert refused.exit_code == 2 and "is not a probe tower" in refused.stderr
+    assert refused.stderr.strip().endswith("formats that fit: safetensors, onnx")

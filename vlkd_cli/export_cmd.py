@@ -6,15 +6,16 @@ import typer
 from .common import console, handle_errors
 
 
-def _format_help() -> str:
-    from vlkd_core.exports import FORMATS  # cheap: the formats' modules load when used
-    return "; ".join(f"{name}: {fmt.summary}" for name, fmt in FORMATS.items())
+# Formats are plugins' components: listing them here would load every plugin on `vlkd --help`.
+FORMAT_HELP = ("Export format: safetensors and onnx fit every run, plugins add their families' "
+               "(open_clip, sentence-transformers, hf, ...); `vlkd components list export_formats` "
+               "lists them with the plugin of each.")
 
 
 @handle_errors
 def export_command(
     run: Path = typer.Argument(..., help="Run directory, checkpoint folder or safetensors export."),
-    format: str = typer.Option(..., "--format", "-f", help=f"Export format. {_format_help()}."),
+    format: str = typer.Option(..., "--format", "-f", help=FORMAT_HELP),
     out: Path = typer.Option(..., "--out", "-o", help="Folder to write (absent or empty; never a run, "
                              "checkpoint or feature store, nor inside one)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous export at --out "

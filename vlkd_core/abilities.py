@@ -15,6 +15,7 @@ None of these needs inheritance: a tower has the attribute or method, or it does
 | ``TrimsPadding``    | ``trims_padding: bool``               | the same; training tokens stop after the longest caption |
 | ``ReportsLogitScale`` | ``logit_scale: float``              | a ``--teacher-model`` given as towers: its similarities' scale |
 | ``TakesPrompts``    | ``add_prompt(tokens, phrase)``        | ``--text-option prompt_tokens=N`` (CoOp)   |
+| ``ExportsAs``       | ``exports_as(format) -> part, None or why not`` | export formats of a family (``vlkd export --format``): what the format writes of this tower; without it the tower fits only tower-agnostic formats (safetensors, onnx) |
 """
 from __future__ import annotations
 
@@ -66,3 +67,14 @@ class ReportsLogitScale(Protocol):
 @runtime_checkable
 class TakesPrompts(Protocol):
     def add_prompt(self, tokens: int, phrase: str | None = None) -> None: ...
+
+
+@runtime_checkable
+class ExportsAs(Protocol):
+    """A tower that an export format of its family can write. ``exports_as(format)`` returns
+    what that format needs of the tower (its own object: the wrapped library module, the model
+    and pooler; the tower itself is fine), None when the tower has no form in that format, or a
+    string saying in a few words why this tower cannot be written in it (e.g. learnable
+    prompts). Formats read it through :func:`vlkd_core.exports.export_part`."""
+
+    def exports_as(self, format: str) -> Any: ...

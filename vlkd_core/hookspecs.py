@@ -147,6 +147,26 @@ def vlkd_register_schedulers(register: Register) -> None:
     """
 
 
+@hookspec
+def vlkd_register_export_formats(register: Register) -> None:
+    """Register export formats (``vlkd export RUN --format NAME``, ``vlkd.export(RUN, NAME, OUT)``).
+
+    :param register: call ``register(name, factory, description="...")`` per format; pass
+        ``description`` (one line for ``vlkd components list export_formats`` and error
+        messages) so listing never imports the format's module. ``factory()`` returns an
+        :class:`vlkd_core.exports.ExportFormat`: ``fits(model) -> None | str`` (None, or why
+        this loaded run cannot be written, in a few words) and ``write(model, folder) -> dict``
+        (write into the empty staging folder; the dict goes into ``vlkd_export.json``).
+        ``model`` is a :class:`vlkd_core.loaded_model.LoadedModel` (``config``, ``image_tower``,
+        ``text_tower``, ``image_head``, ``text_head``, ``model``, ``preprocess``, ``tokenizer``).
+
+    A format for one family's towers asks the towers, never their classes: a tower that can be
+    written in format ``NAME`` has the :class:`vlkd_core.abilities.ExportsAs` ability
+    (``exports_as(NAME)`` gives what the format writes, or why not), read with
+    :func:`vlkd_core.exports.export_part`.
+    """
+
+
 # --- lifecycle hooks (loggers and callbacks); every implementation is called -----------------
 
 

@@ -31,6 +31,7 @@ KIND_TABLE: tuple[Kind, ...] = (
     Kind("recipes", "recipe"),
     Kind("optimizers", "optimizer"),
     Kind("schedulers", "scheduler"),
+    Kind("export_formats", "export-format"),
 )
 
 KINDS: tuple[str, ...] = tuple(k.plural for k in KIND_TABLE)

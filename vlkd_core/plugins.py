@@ -40,6 +40,7 @@ BUILTIN_PLUGINS = {
     "builtin-recipes": "vlkd_core.builtins.recipes",
     "builtin-optimizers": "vlkd_core.builtins.optimizers",
     "builtin-schedulers": "vlkd_core.builtins.schedulers",
+    "builtin-exports": "vlkd_core.builtins.exports",
     "builtin-metrics": "vlkd_core.builtins.metrics_file",
     "builtin-tensorboard": "vlkd_core.builtins.tensorboard",
 }

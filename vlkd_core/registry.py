@@ -120,5 +120,9 @@ class Registry:
     def __len__(self) -> int:
         return len(self._items)
 
+    def in_order(self) -> list[Component]:
+        """The components in the order they were added (builtins' first)."""
+        return list(self._items.values())
+
     def names(self) -> list[str]:
         return sorted(self._items)

@@ -18,9 +18,12 @@ What is here, by what a plugin writes:
 - a backbone family: ``ImageSpec``, ``ImagePreprocess``, ``interpolation_mode``, ``to_rgb``,
   ``DepthFromBlocks`` (``--layer-decay`` and ``--inherit-layers`` from block patterns),
   ``PromptContext`` (CoOp prompts), ``load_state_dict_file``, ``hub_offline_when_unreachable``,
-  and the optional abilities a tower may have (:mod:`vlkd_core.abilities`);
+  ``shared_build`` (one model built once for both towers of a run), and the optional abilities a tower may have (:mod:`vlkd_core.abilities`);
 - a dataset: ``EpochAware``; ``captions_of`` and ``sample_key`` (the caption and key rules);
 - an evaluator: ``Evaluator``, ``encode_dataset``, ``encode_texts``, ``progress_bar``;
+- an export format: ``ExportFormat`` (what its factory returns), ``Format``, ``LoadedModel``
+  (what it writes), ``export_part`` (what a tower offers the format, the ``ExportsAs``
+  ability), and the head helpers ``as_linear``, ``has_bias``, ``head_layers``;
 - a recipe: ``Recipe``;
 - an optimizer or schedule: a factory registered with ``register(name, factory)`` (its options
   come from its signature, like every component); a callback: the lifecycle hooks with
@@ -53,10 +56,15 @@ _EXPORTS = {
     "HasImageSpec": ".abilities", "LocksItself": ".abilities", "GradCheckpointing": ".abilities",
     "LayerDepth": ".abilities", "NamesBlocks": ".abilities", "TextContext": ".abilities",
     "TrimsPadding": ".abilities", "ReportsLogitScale": ".abilities", "TakesPrompts": ".abilities",
+    "ExportsAs": ".abilities", "shared_build": ".sharing",
     # datasets and evaluators
     "EpochAware": ".contracts", "captions_of": ".datasets.captions", "sample_key": ".datasets.keys",
     "Evaluator": ".contracts", "encode_dataset": ".evaluation.features", "encode_texts": ".evaluation.features",
     "progress_bar": ".evaluation.features",
+    # export formats
+    "ExportFormat": ".exports.registry", "Format": ".exports.registry", "export_part": ".exports.registry",
+    "LoadedModel": ".loaded_model", "as_linear": ".exports.heads", "has_bias": ".exports.heads",
+    "head_layers": ".exports.heads",
     # recipes
     "Recipe": ".training.recipes",
 }

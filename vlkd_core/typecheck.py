@@ -9,6 +9,7 @@ element; annotations this module does not understand accept anything (the compon
 """
 from __future__ import annotations
 
+import builtins
 import inspect
 import math
 import numbers
@@ -66,7 +67,7 @@ def _coerce(value: Any, ann: Any, one: bool = False) -> Any:
         return _coerce_sequence(value, origin, typing.get_args(ann), one)
     if origin in (dict, Mapping, typing.Mapping) or ann is dict:
         return _coerce_mapping(value, typing.get_args(ann), one)
-    if inspect.isclass(ann) and ann.__module__ == "builtins":
+    if inspect.isclass(ann) and getattr(builtins, ann.__name__, None) is ann:  # int, str, bytes, ...
         return value if isinstance(value, ann) else _MISMATCH
     return value  # a class or form we do not check (callables, tensors, ...)
 

@@ -9,6 +9,9 @@ from torch import nn
 
 from ..heads import LinearHead
 
+# torch's own modules (activations and the like): what may follow a linear layer of a head
+_TORCH_NN = frozenset(v for v in vars(nn).values() if isinstance(v, type) and issubclass(v, nn.Module))
+
 
 @dataclass
 class Linear:
@@ -37,7 +40,7 @@ def has_bias(head: Linear) -> bool:
     return head.bias is not None and bool(head.bias.abs().max() > 0)
 
 
-def layers(head: nn.Module) -> tuple[list[tuple[nn.Linear, nn.Module]], bool] | str:
+def head_layers(head: nn.Module) -> tuple[list[tuple[nn.Linear, nn.Module]], bool] | str:
     """A head as (linear layer, activation after it) pairs and whether it L2-normalises at the
     end: linear and batch-norm-free MLP heads; else why not."""
     if isinstance(head, nn.Identity):
@@ -53,7 +56,7 @@ def layers(head: nn.Module) -> tuple[list[tuple[nn.Linear, nn.Module]], bool] | 
     for module in sequence:
         if isinstance(module, nn.Linear):
             out.append((module, nn.Identity()))
-        elif out and isinstance(out[-1][1], nn.Identity) and type(module).__module__.startswith("torch.nn"):
+        elif out and isinstance(out[-1][1], nn.Identity) and type(module) in _TORCH_NN:
             if isinstance(module, (nn.BatchNorm1d, nn.Dropout, nn.LayerNorm)):
                 return f"its {type(head).__name__} head holds a {type(module).__name__}"
             out[-1] = (out[-1][0], module)

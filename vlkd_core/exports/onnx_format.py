@@ -34,10 +34,6 @@ class _TextGraph(nn.Module):
         return self.head(self.tower(tokens))
 
 
-def fits(model: Any) -> str | None:
-    return None
-
-
 def _sample_image(model: Any) -> torch.Tensor:
     from PIL import Image
     image = Image.new("RGB", (64, 48), (120, 40, 200))
@@ -69,3 +65,13 @@ def write(model: Any, folder: Path) -> dict:
             "image_input": {"name": "pixel_values", "shape": list(image.shape[1:]),
                             "mean": list(spec.mean) if spec else None, "std": list(spec.std) if spec else None},
             "text_inputs": input_names}
+
+
+class OnnxFormat:
+    """Fits every run: any tower with its head is traced as it is."""
+
+    def fits(self, model: Any) -> str | None:
+        return None
+
+    def write(self, model: Any, folder: Path) -> dict:
+        return write(model, folder)

@@ -10,8 +10,14 @@ from typing import Any
 from ..loader import EXPORT_CONFIG, EXPORT_WEIGHTS
 
 
-def fits(model: Any) -> str | None:
-    return None
+class SafetensorsFormat:
+    """Fits every run."""
+
+    def fits(self, model: Any) -> str | None:
+        return None
+
+    def write(self, model: Any, folder: Path) -> dict:
+        return write(model, folder)
 
 
 def write(model: Any, folder: Path) -> dict:

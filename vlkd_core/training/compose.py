@@ -15,6 +15,7 @@ from ..features.teacher import stored_tower
 from ..freeze import apply_freeze, lock
 from ..model import DualEncoder
 from ..grammar import parse_unlock, parse_weighted_names
+from ..sharing import sharing
 from .bundle import Bundle
 from .config import TrainConfig
 from .inherit import inherited_parts, parse_inherit_layers
@@ -93,10 +94,12 @@ def _towers(cfg: TrainConfig, teacher: str | None, inherited: dict | None = None
         # whether the teacher was built here or read from a store (--teacher-features)
         with torch.random.fork_rng(devices=[]):
             return build(side)
-    # --teacher-features: the teacher is a stand-in of the stored width, its tower never built
-    towers = dict(inherited) if inherited else {
-        side: stored_tower(cfg, side, teacher, lambda side=side: build_teacher(side))
-        or (build_teacher(side) if side == teacher else build(side)) for side in SIDES}
+    # --teacher-features: the teacher is a stand-in of the stored width, its tower never built;
+    # sharing(): a family may build one model for both towers (OpenCLIP's two halves)
+    with sharing():
+        towers = dict(inherited) if inherited else {
+            side: stored_tower(cfg, side, teacher, lambda side=side: build_teacher(side))
+            or (build_teacher(side) if side == teacher else build(side)) for side in SIDES}
     locks = {side: cfg.tower(side).lock or teacher == side for side in SIDES}
     patterns = parse_unlock(cfg.unlock)
     for side in SIDES:

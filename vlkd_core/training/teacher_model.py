@@ -92,7 +92,8 @@ def _from_towers(spec: str, pretrained: str | None, cache_dir: str | None) -> tu
     if len(specs) != 2 or len(weights) != 2:
         raise UsageError(f"--teacher-model '{spec}': give one family:model or IMAGE_SPEC+TEXT_SPEC "
                          "(and --teacher-pretrained A+B for two specs)")
-    with torch.random.fork_rng(devices=[]):  # building the teacher leaves the student's init alone
+    from ..sharing import sharing
+    with torch.random.fork_rng(devices=[]), sharing():  # the student's init is left alone
         towers = [api.build_backbone(s, modality=side, pretrained=w, **({"cache_dir": cache_dir} if cache_dir else {}))
                   for s, side, w in zip(specs, ("image", "text"), weights)]
     scales = [getattr(t, "logit_scale", None) for t in towers]

@@ -10,6 +10,7 @@ from vlkd_core.depth import DepthFromBlocks
 
 from .checkpointing import set_grad_checkpointing
 from .depth import HF_DEPTH
+from .formats import HF_FORMAT, ST_FORMAT
 from .pooling import pool
 from .promptbert import PromptBert, check_model
 from .prompts import PromptContext, make_prompt
@@ -72,6 +73,15 @@ class HFTextTower(DepthFromBlocks, nn.Module):
         """--grad-checkpointing: transformers' own gradient checkpointing."""
         set_grad_checkpointing(self.model, enable)
 
+    def exports_as(self, format: str) -> nn.Module | str | None:
+        """ExportsAs: this tower for the ``sentence-transformers`` and ``hf`` formats, unless
+        learnable prompts or the PromptBERT pooler shape its features (no such module there)."""
+        if format not in (ST_FORMAT, HF_FORMAT):
+            return None
+        if self.prompt is not None or self.promptbert is not None:
+            return "the text tower uses learnable prompts or the PromptBERT pooler"
+        return self
+
     def lock_tower(self) -> None:
         """Called by the engine to lock this tower: everything but learnable prompts."""
         self.requires_grad_(False)
@@ -118,3 +128,8 @@ class SentenceTransformerTower(DepthFromBlocks, nn.Module):
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.st(dict(inputs))["sentence_embedding"]
+
+    def exports_as(self, format: str) -> nn.Module | None:
+        """ExportsAs: this tower (its folder's modules as they are) for the
+        ``sentence-transformers`` and ``hf`` formats."""
+        return self if format in (ST_FORMAT, HF_FORMAT) else None

@@ -10,6 +10,7 @@ from vlkd_core.images import ImagePreprocess, ImageSpec, interpolation_mode
 
 from .checkpointing import set_grad_checkpointing
 from .depth import HF_DEPTH
+from .formats import HF_FORMAT
 from .pooling import pool
 
 
@@ -78,6 +79,10 @@ class HFImageTower(DepthFromBlocks, nn.Module):
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """--grad-checkpointing: transformers' own gradient checkpointing."""
         set_grad_checkpointing(self.model, enable)
+
+    def exports_as(self, format: str) -> nn.Module | None:
+        """ExportsAs: this tower (model + image processor) for the ``hf`` format."""
+        return self if format == HF_FORMAT else None
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         kwargs = {"interpolate_pos_encoding": True} if self.interpolate_pos_encoding else {}

@@ -169,3 +169,35 @@ def test_hf_hub_offline_env_is_honoured_even_when_online(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(UsageError, match="offline"):
         vlkd.build_backbone("openclip:RN50", pretrained="openai", cache_dir=str(tmp_path))
+
+
+def test_paired_towers_of_one_model_share_one_build(tiny_clip, clip_checkpoint):
+    """--image openclip:X --text openclip:X builds X once (each half to one tower); the towers
+    give open_clip's features as before, and another run, a second tower of a side or a build
+    outside a run get models of their own."""
+    from vlkd_core.training import TrainConfig
+    from vlkd_core.training.compose import compose
+    from vlkd_openclip import backbone
+    model, _, path = clip_checkpoint
+    spec = f"openclip:{tiny_clip}"
+    cfg = TrainConfig(image=spec, text=spec, image_pretrained=str(path), text_pretrained=str(path),
+                      teacher="none", loss="infonce", eval=[], progress=False)
+    before = backbone.builds
+    first = compose(cfg).model
+    assert backbone.builds == before + 1
+    x = first.image_tower.preprocess(image()).unsqueeze(0)
+    tokens = first.text_tower.preprocess(TEXTS)
+    with torch.no_grad():
+        assert torch.allclose(first.image_tower.eval()(x), model.encode_image(x), atol=1e-5)
+        assert torch.allclose(first.text_tower.eval()(tokens), model.encode_text(tokens), atol=1e-5)
+    assert not any(k.startswith("visual") for k in first.text_tower.state_dict())
+    second = compose(cfg).model  # a second run: its own model
+    assert backbone.builds == before + 2
+    assert first.image_tower.visual is not second.image_tower.visual
+    assert first.text_tower.text is not second.text_tower.text
+    other = compose(TrainConfig(image=spec, text="toy:tiny", teacher="none", loss="infonce", eval=[],
+                                progress=False, text_head="linear"))
+    assert backbone.builds == before + 3 and other.model.image_tower.visual is not first.image_tower.visual
+    for side in ("image", "text", "image"):  # outside a composition every build is its own
+        vlkd.build_backbone(spec, modality=side)
+    assert backbone.builds == before + 6

@@ -11,3 +11,9 @@ def vlkd_register_backbones(register):
              # open_clip's own schemas: the model (config + weights) from the hub or a folder
              model_patterns=["hf-hub:*", "local-dir:*"],
              description="OpenCLIP image tower (visual) or text tower (encode_text)")
+
+
+@hookimpl
+def vlkd_register_export_formats(register):
+    register("open_clip", "vlkd_openclip.export:OpenClipFormat",
+             description="a folder open_clip loads as local-dir:DIR (OpenCLIP towers)")

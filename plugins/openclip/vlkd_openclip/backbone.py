@@ -7,6 +7,7 @@ from torch import nn
 
 from vlkd_core.errors import UsageError
 from vlkd_core.hub import hub_offline_when_unreachable
+from vlkd_core.sdk import shared_build
 from .towers import OpenCLIPImageTower, OpenCLIPTextTower
 
 SCHEMAS = ("hf-hub:", "local-dir:")
@@ -43,19 +44,27 @@ def _source(model: str, pretrained: str | None, tower_file: bool) -> tuple[str, 
     return model, str(local) if local.is_file() else pretrained
 
 
-def create(model: str, pretrained: str | None, modality: str, image_size: int | None,
-           cache_dir: str | None, tower_file: bool):
+class SharedModel:
+    """One open_clip model built for a composition: its ``visual`` for one image tower, the rest
+    for one text tower (each half handed out once; another tower of a side builds its own)."""
+
+    def __init__(self, clip: nn.Module):
+        self.halves: dict[str, nn.Module] = {"image": clip.visual, "text": clip}
+
+    def take(self, modality: str) -> nn.Module | None:
+        return self.halves.pop(modality, None)
+
+
+builds = 0  # open_clip models this process built (the tests count them)
+
+
+def _create_model(name: str, weights: str | None, pretrained: str | None, model: str, kwargs: dict) -> nn.Module:
     import open_clip
-    name, weights = _source(model, pretrained, tower_file)
-    kwargs: dict = {"cache_dir": str(Path(cache_dir).expanduser()) if cache_dir else None,
-                    "force_image_size": image_size,
-                    # base HF text weights are only useful for a text tower without CLIP weights
-                    "pretrained_text": modality == "text" and weights is None and not tower_file}
+    global builds
     with hub_offline_when_unreachable() as offline:
         try:
             # the transforms are the core's, built from visual.preprocess_cfg (set by create_model)
             clip = open_clip.create_model(name, pretrained=weights, **kwargs)
-            tokenizer = open_clip.get_tokenizer(name, cache_dir=kwargs["cache_dir"]) if modality == "text" else None
         except RuntimeError as exc:
             message = str(exc)
             if "not a known tag" in message:
@@ -65,9 +74,52 @@ def create(model: str, pretrained: str | None, modality: str, image_size: int | 
             if "download" in message.lower() or "HF Hub" in message:
                 raise _offline_error(pretrained, offline, exc) from None
             raise
-        except (OSError, ConnectionError) as exc:  # tokenizers / configs fetched from the hub
+        except (OSError, ConnectionError) as exc:  # configs fetched from the hub
             raise _offline_error(pretrained or name, offline, exc) from None
-    return clip, tokenizer
+    builds += 1
+    return clip
+
+
+def _tokenizer(name: str, pretrained: str | None, cache_dir: str | None):
+    import open_clip
+    with hub_offline_when_unreachable() as offline:
+        try:
+            return open_clip.get_tokenizer(name, cache_dir=cache_dir)
+        except (OSError, ConnectionError) as exc:  # tokenizers fetched from the hub
+            raise _offline_error(pretrained or name, offline, exc) from None
+
+
+def _base_text_weights_matter(name: str) -> bool:
+    """Whether open_clip's ``pretrained_text`` changes what ``name`` builds: only a Hugging Face
+    text tower has base weights of its own (a hub config is not fetched to find out)."""
+    import open_clip
+    if name.startswith("hf-hub:"):
+        return True
+    try:
+        cfg = open_clip.get_model_config(name)
+    except Exception:  # noqa: BLE001 -- unreadable here: create_model will say why
+        return True
+    return cfg is None or "hf_model_name" in (cfg.get("text_cfg") or {})
+
+
+def create(model: str, pretrained: str | None, modality: str, image_size: int | None,
+           cache_dir: str | None, tower_file: bool) -> tuple[nn.Module, object]:
+    """(``modality``'s half of an open_clip model: ``visual``, or the model for the text tower;
+    the tokenizer of a text tower). Both towers of one composition asking for the same model
+    (name, weights, size, cache) get the halves of one build (``shared_build``)."""
+    name, weights = _source(model, pretrained, tower_file)
+    kwargs: dict = {"cache_dir": str(Path(cache_dir).expanduser()) if cache_dir else None,
+                    "force_image_size": image_size,
+                    # base HF text weights are only useful for a text tower without CLIP weights
+                    "pretrained_text": modality == "text" and weights is None and not tower_file}
+    text_weights = kwargs["pretrained_text"] and _base_text_weights_matter(name)
+    key = ("openclip", name, weights, kwargs["cache_dir"], image_size, text_weights)
+    shared = shared_build(key, lambda: SharedModel(_create_model(name, weights, pretrained, model, kwargs)))
+    half = shared.take(modality)
+    if half is None:  # this composition already has a tower of this side from that model
+        half = SharedModel(_create_model(name, weights, pretrained, model, kwargs)).take(modality)
+    tokenizer = _tokenizer(name, pretrained, kwargs["cache_dir"]) if modality == "text" else None
+    return half, tokenizer
 
 
 def _offline_error(what: str | None, offline: bool, exc: Exception) -> UsageError:
@@ -111,13 +163,13 @@ def build_openclip_backbone(model: str, modality: str = "image", pretrained: str
     if prompt_tokens < 0:
         raise UsageError(f"openclip option prompt_tokens={prompt_tokens} must be >= 0")
     tower_state = _tower_file_state(pretrained)
-    clip, tokenizer = create(
+    half, tokenizer = create(
         model, pretrained, modality, image_size, cache_dir, tower_state is not None)
     if modality == "image":
-        tower: nn.Module = OpenCLIPImageTower(clip.visual, unlocked_groups, freeze_bn_stats)
+        tower: nn.Module = OpenCLIPImageTower(half, unlocked_groups, freeze_bn_stats)
     else:
-        tower = OpenCLIPTextTower(clip, tokenizer, unlocked_layers)
-    del clip
+        tower = OpenCLIPTextTower(half, tokenizer, unlocked_layers)
+    del half
     prompted = bool(prompt_tokens or prompt_init is not None)
     if prompted:
         tower.add_prompt(prompt_tokens, prompt_init)

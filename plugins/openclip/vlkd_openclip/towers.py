@@ -11,6 +11,8 @@ from vlkd_core.images import ImagePreprocess, ImageSpec, interpolation_mode
 
 from .prompts import PromptContext, make_prompt, text_parts
 
+OPEN_CLIP_FORMAT = "open_clip"  # the export format of this family (vlkd_openclip.export)
+
 
 @torch.no_grad()
 def _measure(tower: nn.Module, dummy) -> int:
@@ -62,6 +64,10 @@ class OpenCLIPImageTower(DepthFromBlocks, nn.Module):
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """--grad-checkpointing: open_clip's own (transformer blocks recompute activations)."""
         self.visual.set_grad_checkpointing(enable)
+
+    def exports_as(self, format: str) -> nn.Module | None:
+        """ExportsAs: the open_clip vision module, for the ``open_clip`` export format."""
+        return self.visual if format == OPEN_CLIP_FORMAT else None
 
     def lock_tower(self) -> None:
         """Called by the engine to lock this tower: open_clip's LiT lock of the image tower
@@ -167,6 +173,15 @@ class OpenCLIPTextTower(DepthFromBlocks, nn.Module):
         if projection is None:
             return x
         return projection(x) if isinstance(projection, nn.Linear) else x @ projection
+
+    def exports_as(self, format: str) -> nn.Module | str | None:
+        """ExportsAs: the open_clip text model (a CLIP without its ``visual``, or a
+        CustomTextCLIP's ``text`` module), for the ``open_clip`` export format."""
+        if format != OPEN_CLIP_FORMAT:
+            return None
+        if self.prompt is not None:
+            return "the text tower has learnable prompts (CoOp), which an OpenCLIP model cannot hold"
+        return self.text
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """--grad-checkpointing: open_clip's own, on the text transformer."""

@@ -87,4 +87,19 @@ def test_rates_follow_the_formula():
         optimizer.step()
         scheduler.step()
     assert rates[:4] == [0.25, 0.5, 0.75, 1.0] and abs(rates[15] - (4 / 16) ** 0.5) < 1e-12
+{% elif cookiecutter.kind == 'export-format' %}
+def test_a_trained_run_is_exported(tmp_path):
+    import numpy as np
+    import torch
+    from vlkd_core.training import TrainConfig, train
+    train(TrainConfig(image="toy:tiny", text="toy:tiny", image_options={"image_size": 32}, teacher="none",
+                      loss="infonce", data="shapes", data_options={"size": 32, "length": 16}, batch_size=8,
+                      epochs=1, max_steps=1, warmup_steps=0, progress=False, eval=[],
+                      output_dir=str(tmp_path), name="run"))
+    out = vlkd_core.export(tmp_path / "run", "{{ cookiecutter.component_name }}", tmp_path / "out")
+    weights = np.load(out / "weights.npz")
+    state = vlkd_core.load(tmp_path / "run").model.state_dict()
+    assert set(weights.files) == {k for k, v in state.items() if v.is_floating_point()}
+    for key in weights.files:
+        assert torch.equal(torch.from_numpy(weights[key]), state[key].float())
 {% endif %}

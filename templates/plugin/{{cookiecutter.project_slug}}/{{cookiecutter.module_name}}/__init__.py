@@ -41,4 +41,11 @@ def vlkd_register_optimizers(register):
 def vlkd_register_schedulers(register):
     # `vlkd train --scheduler {{ cookiecutter.component_name }}`
     register("{{ cookiecutter.component_name }}", "{{ cookiecutter.module_name }}.component:inverse_sqrt")
+{%- elif cookiecutter.kind == 'export-format' -%}
+@hookimpl
+def vlkd_register_export_formats(register):
+    # `vlkd export RUN --format {{ cookiecutter.component_name }} --out DIR`; the description is what
+    # `vlkd components list export_formats` shows without importing the format
+    register("{{ cookiecutter.component_name }}", "{{ cookiecutter.module_name }}.component:NumpyWeights",
+             description="weights.npz: every weight of the run as a numpy array")
 {%- endif %}

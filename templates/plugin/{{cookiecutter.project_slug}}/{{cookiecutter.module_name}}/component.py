@@ -185,4 +185,23 @@ def inverse_sqrt(optimizer: torch.optim.Optimizer, warmup_steps: int, total_step
         return scale * min((step + 1) / warmup, math.sqrt(warmup / (step + 1)))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+{% elif cookiecutter.kind == 'export-format' %}
+from pathlib import Path
+
+
+class NumpyWeights:
+    """``weights.npz``: every floating-point weight of the run (towers and heads), keyed as in
+    its ``state_dict``, for ``numpy.load``. It fits every run; a format for one family's towers
+    asks each tower instead: ``vlkd_core.sdk.export_part(tower, "NAME")`` is what the tower
+    offers it (its ``exports_as`` ability), None or a reason when it does not fit."""
+
+    def fits(self, model) -> str | None:
+        return None
+
+    def write(self, model, folder: Path) -> dict:
+        import numpy as np
+        arrays = {k: v.detach().float().cpu().numpy() for k, v in model.model.state_dict().items()
+                  if v.is_floating_point()}
+        np.savez(folder / "weights.npz", **arrays)
+        return {"files": {"weights": "weights.npz"}, "load": "numpy.load(FOLDER / 'weights.npz')"}
 {% endif %}

@@ -4,7 +4,8 @@ head (with a CLIP-style tower projection in front) as a module folder ``{side}_h
 ``model.safetensors`` with ``layers.N.weight`` / ``layers.N.bias`` and ``config.json`` listing the
 linear layers, their activations and a final L2 normalisation. ``vlkd_export.json`` says how each
 tower pools (``pooler``), so ``AutoModel.from_pretrained`` + that pooling + the head gives the
-run's features. Towers of other families are left out (and named there)."""
+run's features. Towers of other families are left out (and named there); which towers fit is their own answer
+(``exports_as("hf")``)."""
 from __future__ import annotations
 
 import json
@@ -13,24 +14,25 @@ from typing import Any
 
 from torch import nn
 
-from .heads import layers
-from .st_format import _library, _tower_kind
+from vlkd_core.sdk import export_part, head_layers
 
-
-def _hf_image(tower: nn.Module) -> bool:
-    return _library(getattr(tower, "model", None)) == "transformers" and hasattr(tower, "processor")
+from .export_st import tower_kind
+from .formats import HF_FORMAT
+from .text import SentenceTransformerTower
+from .vision import HFImageTower
 
 
 def _side_fits(model: Any, side: str) -> str | None:
     tower = getattr(model, f"{side}_tower")
-    if side == "image" and not _hf_image(tower):
+    if side == "image" and not isinstance(export_part(tower, HF_FORMAT), HFImageTower):
         return f"the image tower ({model.config.image}) is not a Hugging Face tower"
     if side == "text":
-        if _tower_kind(tower) is None:
+        kind = tower_kind(tower, HF_FORMAT)
+        if kind is None:
             return f"the text tower ({model.config.text}) is not a Hugging Face tower"
-        if getattr(tower, "prompt", None) is not None or getattr(tower, "promptbert", None) is not None:
-            return "the text tower uses learnable prompts or the PromptBERT pooler"
-    head = layers(getattr(model, f"{side}_head"))
+        if kind not in ("st", "auto"):
+            return kind
+    head = head_layers(getattr(model, f"{side}_head"))
     return f"the {side} head: {head}" if isinstance(head, str) else None
 
 
@@ -44,13 +46,14 @@ def fits(model: Any) -> str | None:
 
 
 def _save_tower(tower: nn.Module, folder: Path) -> dict:
-    if _tower_kind(tower) == "st":
+    if isinstance(tower, SentenceTransformerTower):
         tower.st.save(str(folder))
         return {"pooler": "sentence-transformers (modules.json)", "normalize": False}
+    image = isinstance(tower, HFImageTower)
     tower.model.save_pretrained(folder)
-    (tower.tokenizer if hasattr(tower, "tokenizer") else tower.processor).save_pretrained(folder)
+    (tower.processor if image else tower.tokenizer).save_pretrained(folder)
     info = {"pooler": tower.pooler, "normalize": bool(getattr(tower, "normalize", False))}
-    if hasattr(tower, "processor"):  # a run at another input size than the model's own
+    if image:  # a run at another input size than the model's own
         info.update(image_size=tower.image_size, interpolate_pos_encoding=bool(tower.interpolate_pos_encoding))
     return info
 
@@ -79,9 +82,19 @@ def write(model: Any, folder: Path) -> dict:
             continue
         tower = getattr(model, f"{side}_tower")
         info = _save_tower(tower, folder / side)
-        stack, normalize = layers(getattr(model, f"{side}_head"))
+        stack, normalize = head_layers(getattr(model, f"{side}_head"))
         projection = getattr(tower, "projection", None)  # CLIP-style: not part of save_pretrained
         stack = ([(projection, nn.Identity())] if projection is not None else []) + stack
         _save_head(stack, normalize, folder / f"{side}_head")
         sides[side] = {"exported": True, "folder": side, "head": f"{side}_head", **info}
     return {"towers": sides}
+
+
+class HFFormat:
+    """``hf``: ``save_pretrained`` folders of the HF towers (see the module docstring)."""
+
+    def fits(self, model: Any) -> str | None:
+        return fits(model)
+
+    def write(self, model: Any, folder: Path) -> dict:
+        return write(model, folder)

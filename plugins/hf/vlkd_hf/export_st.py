@@ -2,7 +2,7 @@
 transformers model with a cls/mean/max pooler) and its head -> a folder
 ``SentenceTransformer(DIR)`` loads: the tower's modules, then one ``Dense`` module per head layer
 (and ``Normalize`` when the head normalises). ``model.encode(texts)`` then gives the run's text
-features."""
+features. Which text towers fit is their own answer (``exports_as("sentence-transformers")``)."""
 from __future__ import annotations
 
 import tempfile
@@ -12,21 +12,23 @@ from typing import Any
 import torch
 from torch import nn
 
-from .heads import layers
+from vlkd_core.sdk import export_part, head_layers
+
+from .formats import ST_FORMAT
+from .text import HFTextTower, SentenceTransformerTower
 
 POOLERS = {"cls-before-pooler": "cls", "mean": "mean", "max": "max"}  # vlkd -> sentence-transformers
 
 
-def _library(obj: Any) -> str:
-    return type(obj).__module__.split(".")[0]
-
-
-def _tower_kind(tower: nn.Module) -> str | None:
-    if _library(getattr(tower, "st", None)) == "sentence_transformers":
+def tower_kind(tower: nn.Module, format: str) -> str | None:
+    """``st`` (a sentence-transformers folder), ``auto`` (a transformers model with a pooler),
+    why the tower cannot be written in ``format`` (its ExportsAs answer), or None (no HF tower)."""
+    part = export_part(tower, format)
+    if isinstance(part, str):
+        return part
+    if isinstance(part, SentenceTransformerTower):
         return "st"
-    if _library(getattr(tower, "model", None)) == "transformers" and hasattr(tower, "tokenizer"):
-        return "auto"
-    return None
+    return "auto" if isinstance(part, HFTextTower) else None
 
 
 @torch.no_grad()
@@ -44,17 +46,17 @@ def _bert_pooler(tower: nn.Module) -> nn.Linear | None | str:
 
 def fits(model: Any) -> str | None:
     tower = model.text_tower
-    kind = _tower_kind(tower)
+    kind = tower_kind(tower, ST_FORMAT)
     if kind is None:
         return f"the text tower ({model.config.text}) is not a Hugging Face text tower"
+    if kind not in ("st", "auto"):
+        return kind
     if kind == "auto":  # a transformers AutoModel with a pooler
-        if getattr(tower, "prompt", None) is not None or getattr(tower, "promptbert", None) is not None:
-            return "the text tower uses learnable prompts or the PromptBERT pooler"
         if tower.pooler != "cls" and tower.pooler not in POOLERS:
             return f"sentence-transformers has no '{tower.pooler}' pooling"
         if tower.pooler == "cls" and isinstance(_bert_pooler(tower), str):
             return _bert_pooler(tower)
-    head = layers(model.text_head)
+    head = head_layers(model.text_head)
     return f"the text head cannot be a Dense module: {head}" if isinstance(head, str) else None
 
 
@@ -89,11 +91,21 @@ def write(model: Any, folder: Path) -> dict:
     from sentence_transformers.sentence_transformer import modules as st_modules
     model.to("cpu")
     tower = model.text_tower
-    head, normalize = layers(model.text_head)
+    head, normalize = head_layers(model.text_head)
     with tempfile.TemporaryDirectory() as scratch:
-        modules = list(tower.st) if _tower_kind(tower) == "st" else _hf_modules(tower, Path(scratch))
+        modules = list(tower.st) if tower_kind(tower, ST_FORMAT) == "st" else _hf_modules(tower, Path(scratch))
         modules += [_dense(linear, activation) for linear, activation in head]
         if normalize:
             modules.append(st_modules.Normalize())
         SentenceTransformer(modules=modules, device="cpu").save(str(folder))
     return {"load": "sentence_transformers.SentenceTransformer(FOLDER)"}
+
+
+class SentenceTransformersFormat:
+    """``sentence-transformers``: the text tower and its head (see the module docstring)."""
+
+    def fits(self, model: Any) -> str | None:
+        return fits(model)
+
+    def write(self, model: Any, folder: Path) -> dict:
+        return write(model, folder)

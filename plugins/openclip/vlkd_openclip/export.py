@@ -5,7 +5,10 @@ The two towers are put back into one CLIP model (the image tower's ``vision_cfg`
 tower's ``text_cfg``). A linear head on a tower is folded into that tower's final projection
 (``x @ P`` becomes ``x @ P Wᵀ``); a head with a bias, a non-linear head or learnable prompts
 cannot be expressed in an OpenCLIP model and are refused, naming why. ``logit_scale`` keeps
-open_clip's initial value (the run's temperature belongs to its loss)."""
+open_clip's initial value (the run's temperature belongs to its loss).
+
+Which towers fit is the towers' own answer (``exports_as("open_clip")``: the open_clip module a
+tower wraps, or why not), so a tower of another family holding an open_clip module fits too."""
 from __future__ import annotations
 
 import copy
@@ -16,23 +19,25 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import UsageError
-from ..grammar import parse_backbone_spec
-from .heads import as_linear, has_bias
+from vlkd_core.errors import UsageError
+from vlkd_core.grammar import parse_backbone_spec
+from vlkd_core.sdk import as_linear, export_part, has_bias
+
+FORMAT = "open_clip"
 
 # where each tower's last projection lives (ViT / ModifiedResNet / timm trunk; CLIP text / HF text)
 PROJECTIONS = {"image": ("proj", "attnpool.c_proj", "head.proj"), "text": ("text_projection", "proj")}
 CONFIG, WEIGHTS = "open_clip_config.json", "open_clip_model.safetensors"
 
 
-def _is_open_clip(module: Any) -> bool:
-    return type(module).__module__.split(".")[0] == "open_clip"
+def _part(model: Any, side: str) -> Any:
+    """What ``side``'s tower offers this format: the open_clip module it wraps (the image
+    tower's ``visual``, the text tower's text model), why not (a string), or None."""
+    return export_part(getattr(model, f"{side}_tower"), FORMAT)
 
 
-def _inner(model: Any, side: str) -> nn.Module | None:
-    """The open_clip module a vlkd OpenCLIP tower wraps (``visual`` / ``text``), else None."""
-    inner = getattr(getattr(model, f"{side}_tower"), "visual" if side == "image" else "text", None)
-    return inner if _is_open_clip(inner) else None
+def _inner(model: Any, side: str) -> nn.Module:
+    return _part(model, side)
 
 
 def _get(module: nn.Module, path: str) -> Any:
@@ -67,11 +72,13 @@ def _fold(model: Any, side: str) -> tuple[dict[str, torch.Tensor], int | None] |
 
 
 def fits(model: Any) -> str | None:
-    for side in ("image", "text"):
-        if _inner(model, side) is None:
+    parts = {side: _part(model, side) for side in ("image", "text")}
+    for side, part in parts.items():
+        if part is None:
             return f"the {side} tower ({getattr(model.config, side)}) is not an OpenCLIP tower"
-    if getattr(model.text_tower, "prompt", None) is not None:
-        return "the text tower has learnable prompts (CoOp), which an OpenCLIP model cannot hold"
+    for part in parts.values():
+        if isinstance(part, str):  # e.g. learnable prompts (CoOp), which an OpenCLIP model cannot hold
+            return part
     folds = [_fold(model, side) for side in ("image", "text")]
     reasons = [f for f in folds if isinstance(f, str)]
     return reasons[0] if reasons else None
@@ -102,7 +109,7 @@ def _model_cfg(model: Any, width: int) -> dict:
             raise UsageError(f"open_clip export: open_clip has no model config '{name}' in this process")
     merged = copy.deepcopy(cfgs["text"])
     merged["vision_cfg"] = copy.deepcopy(cfgs["image"]["vision_cfg"])
-    merged["vision_cfg"]["image_size"] = model.image_tower.visual.image_size
+    merged["vision_cfg"]["image_size"] = _inner(model, "image").image_size
     for key in (set(cfgs["image"]) | set(cfgs["text"])) - {"embed_dim", "vision_cfg", "text_cfg"}:
         if cfgs["image"].get(key) != cfgs["text"].get(key):
             raise UsageError(f"open_clip export: the towers' models differ in '{key}', one CLIP model cannot hold both")
@@ -131,7 +138,7 @@ def write(model: Any, folder: Path) -> dict:
     from safetensors.torch import save_file
     model.to("cpu")
     states, width = _tower_states(model)
-    preprocess = dict(getattr(model.image_tower.visual, "preprocess_cfg", {}) or {})
+    preprocess = dict(getattr(_inner(model, "image"), "preprocess_cfg", {}) or {})
     (folder / CONFIG).write_text(json.dumps({"model_cfg": _model_cfg(model, width),
                                              "preprocess_cfg": preprocess}, indent=2, default=list))
     clip = open_clip.create_model(f"local-dir:{folder}", pretrained_text=False)  # weights: next
@@ -145,3 +152,13 @@ def write(model: Any, folder: Path) -> dict:
     save_file({k: v.contiguous() for k, v in clip.state_dict().items()}, str(folder / WEIGHTS))
     return {"files": {"config": CONFIG, "weights": WEIGHTS},
             "load": "open_clip.create_model_and_transforms('local-dir:FOLDER')"}
+
+
+class OpenClipFormat:
+    """``open_clip``: both towers in one OpenCLIP folder (see the module docstring)."""
+
+    def fits(self, model: Any) -> str | None:
+        return fits(model)
+
+    def write(self, model: Any, folder: Path) -> dict:
+        return write(model, folder)
