@@ -107,3 +107,13 @@ def vlkd_register_datasets(register):
 def folder_bytes(folder: Path) -> dict[str, bytes]:
     """Every file of a store (temporary files too: none may be left behind)."""
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def assert_two_processes_write_what_one_does(args: list[str], folder: Path) -> None:
+    """`vlkd ARGS` into FOLDER/one on one process and FOLDER/two on two: the same files."""
+    from train_helpers import run_cli
+    one = run_cli(args + ["--out", str(folder / "one")])
+    assert one.returncode == 0, one.stderr
+    two = run_cli(args + ["--out", str(folder / "two"), "--nproc-per-node", "2"])
+    assert two.returncode == 0, two.stderr
+    assert folder_bytes(folder / "one") == folder_bytes(folder / "two")

@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 import features_helpers
 import vlkd_core
 from fault_helpers import KILLED, config, fault_plugin_registered, run_forked, wait  # noqa: F401
-from features_helpers import KILL_AT, folder_bytes, toy_weights, write_shards
+from features_helpers import KILL_AT, assert_two_processes_write_what_one_does, folder_bytes, toy_weights, write_shards
 from train_helpers import run_cli
 from vlkd_core.datasets.keys import caption_entry
 from vlkd_core.errors import UsageError, VlkdError
@@ -70,11 +70,7 @@ def test_two_processes_write_the_same_bytes_as_one(tmp_path, side):
     args = ["features", "extract", "--data", "webdataset", "--data-option", f"path={pattern}",
             "--tower", "toy:tiny", "--tower-option", "image_size=16", "--side", side,
             "--batch-size", "8", "--no-progress"]
-    one = run_cli(args + ["--out", str(tmp_path / "one")])
-    assert one.returncode == 0, one.stderr
-    two = run_cli(args + ["--out", str(tmp_path / "two"), "--nproc-per-node", "2"])
-    assert two.returncode == 0, two.stderr
-    assert folder_bytes(tmp_path / "one") == folder_bytes(tmp_path / "two")
+    assert_two_processes_write_what_one_does(args, tmp_path)
     manifest = json.loads((tmp_path / "one" / "manifest.json").read_text())
     assert (manifest["samples"], manifest["count"], len(manifest["shards"])) == (120, 120, 5)
     assert manifest["side"] == side and manifest["model"]["spec"] == "toy:tiny"

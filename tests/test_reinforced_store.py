@@ -22,7 +22,7 @@ import torch
 import fault_helpers as fh
 import features_helpers
 import vlkd_core
-from features_helpers import folder_bytes
+from features_helpers import assert_two_processes_write_what_one_does, folder_bytes
 from fault_helpers import fault_plugin_registered  # noqa: F401 -- a fixture
 from test_teacher_model import plugins, student, teacher_run  # noqa: F401 -- fixtures
 from train_helpers import run_cli
@@ -132,11 +132,7 @@ def test_two_processes_extract_the_same_bytes_and_a_lost_shard_is_redone(tmp_pat
     args = ["features", "extract", "--data", "shapes", "--data-option", "size=32", "--data-option", "length=96",
             "--teacher-model", str(tmp_path / "toy"), "--augmentations", "2", "--shard-size", "32",
             "--batch-size", "8", "--no-progress"]
-    one = run_cli(args + ["--out", str(tmp_path / "one")])
-    assert one.returncode == 0, one.stderr
-    two = run_cli(args + ["--out", str(tmp_path / "two"), "--nproc-per-node", "2"])
-    assert two.returncode == 0, two.stderr
-    assert folder_bytes(tmp_path / "one") == folder_bytes(tmp_path / "two")
+    assert_two_processes_write_what_one_does(args, tmp_path)
     for name in ("features-000001.safetensors", "features-000001.json", "manifest.json"):
         (tmp_path / "two" / name).unlink()  # as a job killed before its second shard was done
     again = run_cli(args + ["--out", str(tmp_path / "two")])
