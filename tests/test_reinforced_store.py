@@ -158,8 +158,6 @@ def test_a_store_that_does_not_fit_the_run_stops_before_training(tmp_path, store
 
 def test_a_store_of_another_teachers_weights_is_refused(tmp_path, store, teacher_run):
     import shutil
-    other = tmp_path / "other"
-    shutil.copytree(teacher_run, other)
     cfg = fh.config(tmp_path, "t2", loss="infonce", teacher="none", image_options={"image_size": 48},
                     epochs=1, eval=[], save_every=None, seed=5)
     train(cfg)

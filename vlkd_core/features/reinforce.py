@@ -20,7 +20,7 @@ the run's (checked before the first step).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 
@@ -29,7 +29,9 @@ from ..datasets.keys import caption_entry
 from ..datasets.sampling import view_seed
 from ..errors import UsageError
 from ..images import RANDOM_PRESETS, ImagePreprocess, RandomCropTransform, as_uint8, render, train_transform
+from . import layout
 from .encode import TORCH_DTYPES, weights_sha256
+from .fingerprint import data_fingerprint
 from .sources import Unit
 
 KIND = "reinforced"
@@ -62,8 +64,6 @@ def draw_view(x: torch.Tensor, crop: RandomCropTransform, seed: int, key: str, v
 
 def settings_of(cfg: Any, teacher: Any, units: int) -> dict[str, Any]:
     """Everything a reinforced store's entries depend on (a restart must match it)."""
-    from . import layout
-    from .fingerprint import data_fingerprint
     spec = teacher.image_spec
     return {"format": layout.FORMAT, "version": layout.VERSION, "side": "model", "kind": KIND,
             "model": {"spec": cfg.teacher_model, "pretrained": cfg.teacher_pretrained, "options": {}},
@@ -89,10 +89,6 @@ class ReinforcedEncoder:
         self.dtype, self.device = TORCH_DTYPES[dtype], device
         self.crop = crop_drawer(augment, teacher.image_spec)
 
-    def _samples(self, unit: Unit) -> Iterator[tuple[int, str, dict]]:
-        for n, (key, item) in enumerate(unit.items(), 1):
-            yield n, key, item
-
     def encode(self, unit: Unit, advance: Callable[[int], None]) -> tuple[dict[str, torch.Tensor], int]:
         out: dict[str, torch.Tensor] = {}
         images: list[tuple[str, torch.Tensor]] = []
@@ -112,7 +108,7 @@ class ReinforcedEncoder:
             texts.clear()
 
         with torch.no_grad():
-            for n, key, item in self._samples(unit):
+            for n, (key, item) in enumerate(unit.items(), 1):
                 x = as_uint8(item["image"])
                 for view in range(self.views):
                     box, flip = draw_view(x, self.crop, self.seed, key, view)
@@ -121,12 +117,10 @@ class ReinforcedEncoder:
                     images.append((view_entry(key, view), render(x, box, flip, self.teacher.image_spec)))
                     if len(images) == self.batch_size:
                         flush_images()
-                for caption in captions_of(item):
-                    entry = caption_entry(key, caption)
-                    if entry not in out and all(entry != e for e, _ in texts):
-                        texts.append((entry, caption))
-                        if len(texts) == self.batch_size:
-                            flush_texts()
+                for caption in dict.fromkeys(captions_of(item)):  # a sample's repeated caption once
+                    texts.append((caption_entry(key, caption), caption))
+                    if len(texts) == self.batch_size:
+                        flush_texts()
                 advance(n - samples)
                 samples = n
             if images:

@@ -126,9 +126,6 @@ class FeatureStore:
         """``[len(entries), width]`` float32 features."""
         return torch.stack([self.get_raw(entry).float() for entry in entries])
 
-    def __getstate__(self) -> dict[str, Any]:  # loader workers open their own handles
-        return {**self.__dict__, "_open": {}}
-
 
 class StoredFeatures:
     """The teacher side's feature source in a run with ``--teacher-features``: the interface of

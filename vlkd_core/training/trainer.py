@@ -22,7 +22,7 @@ import torch
 
 from ..contracts import EpochAware
 from ..errors import NonFiniteLossError, UsageError
-from ..features.teacher import adopt_views, check_covers, reinforced_store, reinforced_teacher, teacher_source
+from ..features.teacher import adopt_views, check_covers, reinforced_teacher, teacher_source
 from ..images import PairedViews, training_transform
 from ..notices import notice
 from ..plugins import get_plugin_manager
@@ -107,9 +107,12 @@ class Trainer:
             for side in ("image", "text"):
                 tower = self.bundle.tower(side)
                 tower.forward = torch.compile(tower.forward)
+        teacher = self.bundle.teacher_model
+        reinforced = reinforced_teacher(cfg, teacher)  # its features from a reinforced store
+        self._recorded_crops, self._stored_teacher = reinforced or (None, None)
         caches: dict[str, FeatureCache | None] = {}
         for side in ("image", "text"):
-            if cfg.teacher_features and side == self.bundle.teacher and reinforced_store(cfg) is None:  # the store is the cache
+            if cfg.teacher_features and side == self.bundle.teacher and not reinforced:  # the store is the cache
                 caches[side] = teacher_source(cfg, side)
                 continue
             if cfg.feature_cache == "none" or not self.bundle.frozen[side]:
@@ -118,9 +121,6 @@ class Trainer:
             extra = f"{cfg.data}|{json.dumps(cfg.data_options, sort_keys=True)}" if side == "image" else ""
             fingerprint = model_fingerprint(cfg.tower(side).spec, self.bundle.tower(side), extra=extra)
             caches[side] = FeatureCache(fingerprint, cfg.feature_cache_dir if cfg.feature_cache == "disk" else None)
-        teacher = self.bundle.teacher_model
-        reinforced = reinforced_teacher(cfg, teacher)  # its features from a reinforced store
-        self._recorded_crops, self._stored_teacher = reinforced or (None, None)
         if reinforced:
             self.bundle.use_teacher_model(teacher, None, self._stored_teacher)
         elif teacher is not None:  # its caption embeddings: cached, and in the checkpoint
