@@ -73,9 +73,14 @@ def vlkd(*args: str) -> tuple[float, str]:
 def train(out: Path, name: str, common: list[str], *flags: str) -> dict:
     seconds, _ = vlkd("train", *common, *flags, "--output-dir", str(out), "--name", name, "--no-progress",
                       *[arg for spec in EVALS for arg in ("--eval", spec)])
+    (out / name / "wall_seconds").write_text(f"{seconds:.1f}")
+    return summary_row(out, name)
+
+
+def summary_row(out: Path, name: str) -> dict:
     summary = json.loads((out / name / "summary.json").read_text())
-    return {"row": name, "seconds": round(seconds, 1), "train_seconds": summary["train_seconds"],
-            **{m: summary["metrics"].get(m) for m in METRICS}}
+    return {"row": name, "seconds": float((out / name / "wall_seconds").read_text()),
+            "train_seconds": summary["train_seconds"], **{m: summary["metrics"].get(m) for m in METRICS}}
 
 
 def teacher(out: Path, common: list[str], args) -> list[dict]:
@@ -90,22 +95,22 @@ def teacher(out: Path, common: list[str], args) -> list[dict]:
     return [lit, unlocked]
 
 
-def student_flags(out: Path, args, inherit: bool) -> list[str]:
-    flags = ["--teacher-model", str(out / "teacher"), "--student-init-from-teacher", "--teacher", "none",
+def student_flags(teacher_run: Path, args, inherit: bool) -> list[str]:
+    flags = ["--teacher-model", str(teacher_run), "--student-init-from-teacher", "--teacher", "none",
              "--epochs", str(args.epochs), "--lr", str(args.lr), "--seed", str(args.seed)]
     flags += [arg for layers in STUDENT_LAYERS for arg in ("--inherit-layers", layers)]
     return flags + ([] if inherit else ["--no-inherit-weights"])
 
 
-def store_rows(out: Path, common: list[str], csv: Path, args) -> list[dict]:
+def store_rows(out: Path, teacher_run: Path, common: list[str], csv: Path, args) -> list[dict]:
     """The affinity-mimic pairing from a reinforced store and live on the same K views."""
     store = out / "store"
     extract_seconds, _ = vlkd("features", "extract", "--data", "csv", "--data-option", f"path={csv}",
-                              "--teacher-model", str(out / "teacher"), "--augmentations", str(args.augmentations),
+                              "--teacher-model", str(teacher_run), "--augmentations", str(args.augmentations),
                               "--seed", str(args.seed), "--out", str(store), "--no-progress")
     views = ["--augmentations", str(args.augmentations)]
-    live = train(out, "live-k-views", common, *student_flags(out, args, False), "--loss", STORE_LOSS, *views)
-    stored = train(out, "reinforced-store", common, *student_flags(out, args, False), "--loss", STORE_LOSS,
+    live = train(out, "live-k-views", common, *student_flags(teacher_run, args, False), "--loss", STORE_LOSS, *views)
+    stored = train(out, "reinforced-store", common, *student_flags(teacher_run, args, False), "--loss", STORE_LOSS,
                    "--teacher-features", str(store))
     stored["extract_seconds"] = round(extract_seconds, 1)
     stored["teacher_seconds_saved"] = round(live["train_seconds"] - stored["train_seconds"], 1)
@@ -151,21 +156,34 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rows", nargs="+", default=[*OBJECTIVES, "store", "inherit"])
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--work-dir", type=Path, help="keep the data and runs here (default: a temporary folder)")
+    parser.add_argument("--reuse-teacher", action="store_true",
+                        help="with --work-dir: keep a teacher an earlier run of the same data left there")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        (root / "img").mkdir()
-        csv = write_csv(root / "img", args.train_size)
+        root = args.work_dir or Path(tmp)
+        csv = root / "img" / "train.csv"
+        if not (args.reuse_teacher and csv.exists()):
+            (root / "img").mkdir(parents=True, exist_ok=True)
+            write_csv(root / "img", args.train_size)
         common = ["--data", "csv", "--data-option", f"path={csv}", "--batch-size", str(args.batch_size),
                   "--warmup-steps", "10", "--workers", "0"]
-        rows = teacher(root, common, args)
+        if args.reuse_teacher and (root / "teacher" / "summary.json").exists():
+            rows = [summary_row(root, "teacher-lit"), summary_row(root, "teacher")]
+        else:
+            rows = teacher(root, common, args)
+        for row in rows:
+            print(json.dumps(row), flush=True)
+        teacher_run = root / "teacher"
+        students = root / time.strftime("students-%Y%m%d-%H%M%S")  # every invocation's students apart
         for name in args.rows:
             if name in OBJECTIVES:
-                rows.append(train(root, name, common, *student_flags(root, args, False), "--loss", OBJECTIVES[name]))
+                rows.append(train(students, name, common, *student_flags(teacher_run, args, False),
+                                  "--loss", OBJECTIVES[name]))
             elif name == "store":
-                rows += store_rows(root, common, csv, args)
+                rows += store_rows(students, teacher_run, common, csv, args)
             elif name == "inherit":
-                rows.append(train(root, "inherit+affinity-mimic", common, *student_flags(root, args, True),
+                rows.append(train(students, "inherit+affinity-mimic", common, *student_flags(teacher_run, args, True),
                                   "--loss", STORE_LOSS))
             print(json.dumps(rows[-1]), flush=True)
             if args.json:
