@@ -16,7 +16,8 @@ at the same student, data, steps and seed.
    (c) the best-known pairing (InfoNCE + affinity-mimic) trained from a reinforced feature store
    (`vlkd features extract --teacher-model --augmentations K`, the teacher never runs in
    training) against the same pairing with the live teacher on the same K views;
-   (d) weight inheritance (the kept blocks start from the teacher's weights).
+   (d) weight inheritance (the kept blocks start from the teacher's weights), with InfoNCE alone
+   and with InfoNCE + affinity-mimic, so the objective's share is told apart from the weights'.
 
 Wall time is each training process's, start to exit. The table (and --json) has every row's
 metrics; the store row also gives the extraction time and how much teacher time training saved.
@@ -120,9 +121,9 @@ def store_rows(out: Path, teacher_run: Path, common: list[str], csv: Path, args)
 
 def max_weight_diff(run_a: Path, run_b: Path) -> float:
     """The largest difference between two runs' final weights: 0.0 is bit for bit. The live
-    teacher embeds each view in the training batch, the store in the extraction's batches; a
-    real network's features depend on batch neighbours in the last bits, so expect ~1e-7, not 0
-    (tests/test_reinforced_store.py shows 0 for a teacher computing each row alone)."""
+    teacher embeds a step's views and new captions, the store hundreds at a time; TeacherModel
+    computes each feature independently of its batch (tests/test_teacher_features_batching.py),
+    so the two runs see the same numbers."""
     from safetensors.torch import load_file
 
     def final(run: Path) -> dict:
@@ -182,9 +183,10 @@ def main() -> None:
                                   "--loss", OBJECTIVES[name]))
             elif name == "store":
                 rows += store_rows(students, teacher_run, common, csv, args)
-            elif name == "inherit":
-                rows.append(train(students, "inherit+affinity-mimic", common, *student_flags(teacher_run, args, True),
-                                  "--loss", STORE_LOSS))
+            elif name == "inherit":  # InfoNCE alone too, so the objective's share is not the weights'
+                rows += [train(students, f"inherit+{loss.replace(',', '+')}", common,
+                               *student_flags(teacher_run, args, True), "--loss", loss)
+                         for loss in ("infonce", STORE_LOSS)]
             print(json.dumps(rows[-1]), flush=True)
             if args.json:
                 args.json.write_text(json.dumps(rows, indent=2))

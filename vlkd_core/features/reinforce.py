@@ -102,7 +102,7 @@ class ReinforcedEncoder:
             images.clear()
 
         def flush_texts() -> None:
-            feats = self.teacher.encode_text(self.teacher.tokenize([t for _, t in texts]), self.device)
+            feats = self.teacher.encode_texts([t for _, t in texts], self.device)
             for (entry, _), f in zip(texts, feats.to("cpu", self.dtype)):
                 out[entry] = f.clone()
             texts.clear()

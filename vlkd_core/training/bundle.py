@@ -166,7 +166,7 @@ class Bundle(nn.Module):
 
         def text() -> torch.Tensor:
             def run(positions: list[int]) -> torch.Tensor:
-                return teacher.encode_text(teacher.tokenize([batch.texts[p] for p in positions]), device)
+                return teacher.encode_texts([batch.texts[p] for p in positions], device)
             if cache is None:
                 return run(list(range(len(batch))))
             return cache.features(batch.texts, run).to(device)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -28,6 +29,9 @@ from ..errors import UsageError
 from ..notices import notice
 
 DEFAULT_SCALE = 100.0  # CLIP's trained (and capped) logit scale, when a teacher reports none
+# CPU BLAS and oneDNN take other kernels for one or two rows (matrix-vector), whose sums round
+# differently (~1e-7): below this, a batch is padded so a row's feature never depends on its batch
+MIN_ROWS = 4
 
 
 class TeacherModel(nn.Module):
@@ -43,7 +47,7 @@ class TeacherModel(nn.Module):
             raise UsageError(f"--teacher-model {spec}: its image tower declares no image_spec, so the "
                              "student's crop cannot be rendered for it")
         size = self.image_spec.size
-        widths = (self.encode_image(torch.zeros(1, 3, size, size)).shape[-1], self.encode_text(self.tokenize(["a"])).shape[-1])
+        widths = (self.encode_image(torch.zeros(1, 3, size, size)).shape[-1], self.encode_texts(["a"]).shape[-1])
         if widths[0] != widths[1]:
             raise UsageError(f"--teacher-model {spec}: image features are {widths[0]}-d and text "
                              f"features {widths[1]}-d; a teacher's two towers must share a width")
@@ -54,13 +58,60 @@ class TeacherModel(nn.Module):
 
     def encode_image(self, images: torch.Tensor, device: torch.device | None = None) -> torch.Tensor:
         """Preprocessed images -> float32 features (:func:`vlkd_core.encoding.features`)."""
-        return encoding.features(self.model.image_tower, self.model.image_head, images, device).float()
+        return _features(self.model.image_tower, self.model.image_head, images, device)
 
-    def encode_text(self, tokens: Any, device: torch.device | None = None) -> torch.Tensor:
-        return encoding.features(self.model.text_tower, self.model.text_head, tokens, device).float()
+    def encode_texts(self, texts: list[str], device: torch.device | None = None) -> torch.Tensor:
+        """Captions -> float32 features, each caption computed at its own token count (captions
+        of one length batched together): padding to a batch's longest caption changes a
+        feature in the last bits, and the live teacher's caption cache and a reinforced store
+        batch different captions together; this way they agree bit for bit."""
+        tokens = encoding.tokens(self.model.text_tower, texts)
+        lengths = _token_counts(tokens)
+        if lengths is None:  # fixed-length tokens (open_clip's context): no padding differs
+            return _features(self.model.text_tower, self.model.text_head, tokens, device)
+        out: torch.Tensor | None = None
+        for length in lengths.unique().tolist():
+            rows = (lengths == length).nonzero().squeeze(1)
+            feats = _features(self.model.text_tower, self.model.text_head,
+                              {k: v[rows, :length] for k, v in tokens.items()}, device)
+            out = feats.new_empty(len(texts), feats.shape[-1]) if out is None else out
+            out[rows.to(out.device)] = feats
+        return out
 
-    def tokenize(self, texts: list[str]) -> Any:
-        return encoding.tokens(self.model.text_tower, texts)
+
+def _rows(inputs: Any) -> int | None:
+    """The batch size of a tensor or of a tokeniser's dict of tensors (None: unknown)."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs.shape[0]
+    if isinstance(inputs, Mapping) and inputs and all(isinstance(v, torch.Tensor) for v in inputs.values()):
+        return next(iter(inputs.values())).shape[0]
+    return None
+
+
+def _repeat_first(inputs: Any, extra: int) -> Any:
+    def pad(x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, x[:1].expand(extra, *x.shape[1:])])
+    return pad(inputs) if isinstance(inputs, torch.Tensor) else {k: pad(v) for k, v in inputs.items()}
+
+
+def _features(tower: nn.Module, head: nn.Module | None, inputs: Any, device: torch.device | None) -> torch.Tensor:
+    """Features of ``inputs`` computed in a batch of at least MIN_ROWS rows, so one image or
+    caption encoded alone gets the feature it gets among many."""
+    rows = _rows(inputs)
+    padded = _repeat_first(inputs, MIN_ROWS - rows) if rows is not None and rows < MIN_ROWS else inputs
+    return encoding.features(tower, head, padded, device)[:rows].float()
+
+
+def _token_counts(tokens: Any) -> torch.Tensor | None:
+    """Each caption's token count, from a right-padded tokeniser's attention mask (None: no mask,
+    or padding on the left)."""
+    mask = tokens.get("attention_mask") if isinstance(tokens, Mapping) else None
+    if not isinstance(mask, torch.Tensor) or mask.dim() != 2:
+        return None
+    counts = mask.sum(dim=1)
+    if not torch.equal(mask, (torch.arange(mask.shape[1]) < counts[:, None]).to(mask.dtype)):
+        return None  # not right-padded: keep the tokeniser's batch as it is
+    return counts
 
 
 def _run_scale(bundle: nn.Module) -> float | None:
