@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from .evals import suggested_evals
 
 
 @dataclass(frozen=True)
@@ -266,7 +267,6 @@ class TrainConfig:
         """The ``--eval`` specs to run: the user's, or those the data's plugin registered."""
         if self.eval is not None:
             return list(self.eval)
-        from .evals import suggested_evals
         return suggested_evals(self.data)
 
     def tower(self, side: str) -> TowerConfig:
