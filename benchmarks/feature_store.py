@@ -76,7 +76,7 @@ def vlkd(*args: str) -> list[str]:
 def extract(pattern: str, out: Path, nproc: int, batch_size: int) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     wall, rss, text = timed(vlkd("features", "extract", "--data", "webdataset", "--data-option", f"path={pattern}",
-                              "--tower", TEACHER, "--out", str(out), "--batch-size", str(batch_size),
+                              "--text", TEACHER, "--out", str(out), "--batch-size", str(batch_size),
                               "--no-progress", "--nproc-per-node", str(nproc)))
     samples = json.loads((out / "manifest.json").read_text())["samples"]
     seconds = float(re.search(r"in ([0-9.]+) s", text).group(1))  # encoding, after start-up

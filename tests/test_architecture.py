@@ -162,3 +162,68 @@ def test_the_core_never_inspects_a_plugins_towers():
                 found.append(f"{where} {node.func.id}(..., {node.args[1].value!r}) (an attribute of "
                              f"{private[node.args[1].value]})")
     assert not found, found
+
+
+# --- imports: no circle through the run config ------------------------------------------------
+
+def import_graph(package: Path) -> dict[str, set[str]]:
+    """Module -> the modules of ``package`` it imports, at the top or inside a function (a lazy
+    import still runs, so it counts). Edges go to the module named, not to its parent packages."""
+    def name(path: Path) -> str:
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    modules = {name(p): p for p in package.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        here = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join(here[:len(here) - node.level + 1] + [node.module or ""]).strip(".") \
+                    if node.level else node.module
+                found |= {f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                          for alias in node.names}
+        graph[module] = {m for m in found if m in modules and m != module}
+    return graph
+
+
+def _circle(graph: dict[str, set[str]], module: str) -> list[str] | None:
+    """A shortest import path from ``module`` back to itself, or None."""
+    paths = {nxt: [module, nxt] for nxt in sorted(graph[module])}
+    queue = list(paths)
+    while queue:
+        current = queue.pop(0)
+        if current == module:
+            return paths[current]
+        for nxt in sorted(graph[current]):
+            if nxt not in paths:
+                paths[nxt] = paths[current] + [nxt]
+                queue.append(nxt)
+    return None
+
+
+def test_the_import_graph_sees_relative_and_function_level_imports(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    files = {"__init__.py": "from .a import x\n", "a.py": "def f():\n    from .sub import b\n",
+             "sub/__init__.py": "", "sub/b.py": "from .. import c\nimport os\n",
+             "sub/c.py": "", "c.py": "import pkg.a\n"}
+    for rel, text in files.items():
+        (pkg / rel).write_text(text)
+    graph = import_graph(pkg)
+    assert graph == {"pkg": {"pkg.a"}, "pkg.a": {"pkg.sub.b"}, "pkg.sub": set(),
+                     "pkg.sub.b": {"pkg.c"}, "pkg.sub.c": set(), "pkg.c": {"pkg.a"}}
+    assert _circle(graph, "pkg.a") == ["pkg.a", "pkg.sub.b", "pkg.c", "pkg.a"]
+    assert _circle(graph, "pkg") is None
+
+
+def test_the_run_config_evals_and_training_sources_import_no_circle():
+    """training/config.py -> evals.py -> sources.py -> config.py was a circle hidden by lazy
+    imports: the evaluators a run's data suggests are read from --data by the grammar, not
+    through the training sources (which build the data from a TrainConfig)."""
+    graph = import_graph(ROOT / "vlkd_core")
+    assert "vlkd_core.training.evals" in graph["vlkd_core.training.config"]  # the check sees the edge
+    circles = [_circle(graph, f"vlkd_core.training.{m}") for m in ("evals", "sources")]
+    assert circles == [None, None], [" -> ".join(c) for c in circles if c]

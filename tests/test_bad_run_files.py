@@ -116,7 +116,7 @@ CAPTIONS = [f"a {c} square number {i}" for i, c in enumerate(["red", "green", "b
 
 def _store(tmp_path: Path, csv: Path) -> Path:
     out = tmp_path / "store"
-    result = cli("features", "extract", "--data", "csv", "--data-option", f"path={csv}", "--tower", "toy:tiny",
+    result = cli("features", "extract", "--data", "csv", "--data-option", f"path={csv}", "--text", "toy:tiny",
                  "--out", out, "--shard-size", "8", "--no-progress")
     assert result.exit_code == 0, result.stderr
     return out
@@ -177,7 +177,7 @@ def test_bad_input_exits_2_in_every_command(copy, tmp_path):
     commands = [
         ["train", *TOWERS, "--data", "csv", "--data-option", f"path={bad_csv}", "--output-dir", tmp_path / "o"],
         ["data", "to-webdataset", bad_csv, tmp_path / "shards"],
-        ["features", "extract", "--data", "csv", "--data-option", f"path={bad_csv}", "--tower", "toy:tiny",
+        ["features", "extract", "--data", "csv", "--data-option", f"path={bad_csv}", "--text", "toy:tiny",
          "--out", tmp_path / "store"],
         ["eval", tmp_path / "nowhere", "--eval", EVAL],
         ["export", copy, "--format", "open_clip", "--out", tmp_path / "e"],

@@ -103,7 +103,7 @@ def test_checkpoint_onto_a_full_disk_says_disk_full_and_leaves_no_temporary_fold
 def test_features_extract_onto_a_full_disk_says_disk_full(tmp_path):
     m, t = tmp_path / "m", tmp_path
     script = f"""
-    {VLKD} features extract --data shapes --data-option size=32 --data-option length=32 --tower toy:tiny \
+    {VLKD} features extract --data shapes --data-option size=32 --data-option length=32 --text toy:tiny \
         --out {m}/store --no-progress 2> {t}/err.txt
     echo $? > {t}/rc; ls -a {m}/store > {t}/ls.txt
     """

@@ -14,6 +14,7 @@ import vlkd_core as vlkd
 from vlkd_core import encoding
 from vlkd_core.evaluation.features import encode_dataset
 from vlkd_core.features import ExtractConfig, extract
+from vlkd_core.training.config import TowerConfig
 from vlkd_core.training.episodes import episode_for
 from vlkd_core.training.restore import load_run
 from vlkd_core.training.runtime import Runtime
@@ -87,9 +88,8 @@ def test_load_evaluation_episode_and_store_agree_on_the_same_images(run, dataset
     forwards.clear()
     weights = tmp_path / "image-tower.safetensors"
     save_file({k: v.contiguous() for k, v in model.image_tower.state_dict().items()}, str(weights))
-    extract(ExtractConfig(data="shapes", data_options=DATA, tower="toy:tiny", pretrained=str(weights),
-                          tower_options={"image_size": 32}, side="image", batch_size=16,
-                          out=str(tmp_path / "store"), progress=False))
+    extract(ExtractConfig(data="shapes", data_options=DATA, batch_size=16, out=str(tmp_path / "store"),
+                          tower=TowerConfig("image", "toy:tiny", str(weights), {"image_size": 32}), progress=False))
     assert any(type(t) is type(model.image_tower) for t in forwards)
     with safe_open(str(tmp_path / "store" / "features-000000.safetensors"), framework="pt") as f:
         stored = torch.stack([f.get_tensor(str(i)) for i in rows.tolist()])  # the key rule: the index

@@ -31,6 +31,7 @@ from vlkd_core.datasets.keys import caption_entry
 from vlkd_core.errors import UsageError, VlkdError
 from vlkd_core.features import ExtractConfig, FeatureStore, extract
 from vlkd_core.plugins import get_plugin_manager
+from vlkd_core.training.config import TowerConfig
 
 pytestmark = pytest.mark.slow  # trains, starts processes or loads pretrained weights
 
@@ -68,7 +69,7 @@ def extract_forked(cfg: ExtractConfig, kill_at: int | None = None) -> int:
 def test_two_processes_write_the_same_bytes_as_one(tmp_path, side):
     pattern = write_shards(tmp_path / "data", shards=5, per_shard=24)
     args = ["features", "extract", "--data", "webdataset", "--data-option", f"path={pattern}",
-            "--tower", "toy:tiny", "--tower-option", "image_size=16", "--side", side,
+            f"--{side}", "toy:tiny", f"--{side}-option", "image_size=16",
             "--batch-size", "8", "--no-progress"]
     assert_two_processes_write_what_one_does(args, tmp_path)
     manifest = json.loads((tmp_path / "one" / "manifest.json").read_text())
@@ -77,7 +78,7 @@ def test_two_processes_write_the_same_bytes_as_one(tmp_path, side):
 
 
 def test_sigkilled_extraction_run_again_writes_the_uninterrupted_files(tmp_path):
-    cfg = dict(data="killing-shapes", data_options=SHAPES, tower="toy:tiny", shard_size=32,
+    cfg = dict(data="killing-shapes", data_options=SHAPES, tower=TowerConfig("text", "toy:tiny"), shard_size=32,
                batch_size=8, progress=False)
     assert extract_forked(ExtractConfig(out=str(tmp_path / "ref"), **cfg)) == 0
     out = tmp_path / "run"
@@ -97,14 +98,14 @@ def test_sigkilled_extraction_run_again_writes_the_uninterrupted_files(tmp_path)
 
 
 def test_another_extraction_into_the_same_folder_is_refused(tmp_path):
-    cfg = dict(data="shapes", data_options=SHAPES, tower="toy:tiny", out=str(tmp_path / "s"), progress=False)
+    cfg = dict(data="shapes", data_options=SHAPES, tower=TowerConfig("text", "toy:tiny"), out=str(tmp_path / "s"), progress=False)
     assert extract_forked(ExtractConfig(**cfg)) == 0
     with pytest.raises(UsageError, match="another dtype"):
         extract(ExtractConfig(**{**cfg, "dtype": "fp16"}))
 
 
 def test_fp16_store_holds_the_fp32_features_rounded(tmp_path):
-    base = dict(data="shapes", data_options=SHAPES, tower="toy:tiny", progress=False)
+    base = dict(data="shapes", data_options=SHAPES, tower=TowerConfig("text", "toy:tiny"), progress=False)
     extract(ExtractConfig(out=str(tmp_path / "32"), **base))
     extract(ExtractConfig(out=str(tmp_path / "16"), dtype="fp16", **base))
     a = load_file(tmp_path / "32" / "features-000000.safetensors")
@@ -115,7 +116,7 @@ def test_fp16_store_holds_the_fp32_features_rounded(tmp_path):
 
 def test_every_caption_of_a_sample_has_its_vector(tmp_path):
     extract(ExtractConfig(data="two-caption-shapes", data_options={"size": 32, "length": 8},
-                          tower="toy:tiny", out=str(tmp_path / "s"), progress=False))
+                          tower=TowerConfig("text", "toy:tiny"), out=str(tmp_path / "s"), progress=False))
     torch.manual_seed(0)  # the extraction's seed: the same random toy tower
     tower = vlkd_core.build_backbone("toy:tiny", modality="text").eval()
     data = vlkd_core.build_dataset("two-caption-shapes", split="train", size=32, length=8)
@@ -143,12 +144,11 @@ def teachers(tmp_path_factory):
             run = {side: "rowwise:tiny", f"{side}_pretrained": weights, student: "fault:plain", "teacher": side,
                    "data": data}
             store = root / f"store-{side}-{data}"
-            assert extract_forked(ExtractConfig(data=data, data_options=SHAPES, tower="rowwise:tiny", side=side,
-                                                tower_options={"image_size": 32} if side == "image" else {},
-                                                pretrained=weights, out=str(store), batch_size=24,
-                                                progress=False)) == 0
             if side == "image":
                 run["image_options"] = {"image_size": 32}
+            tower = TowerConfig(side, "rowwise:tiny", weights, run.get(f"{side}_options", {}))  # the run's teacher
+            assert extract_forked(ExtractConfig(data=data, data_options=SHAPES, tower=tower, out=str(store),
+                                                batch_size=24, progress=False)) == 0
             assert run_forked(config(root, f"live-{side}-{data}", **run)) == 0
             done[side, data] = run, store, root / f"live-{side}-{data}"
         return done[side, data]

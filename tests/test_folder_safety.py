@@ -192,9 +192,9 @@ def test_every_command_writing_into_a_named_folder_refuses_vlkd_folders(fresh, t
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.txt").write_text("keep")
     cases = [
-        (["features", "extract", "--data", "shapes", "--tower", "toy:tiny", "--out", fresh / "a"], "is a run"),
-        (["features", "extract", "--data", "shapes", "--tower", "toy:tiny", "--out", fresh / "a" / "store"], "lies inside the run"),
-        (["features", "extract", "--data", "shapes", "--tower", "toy:tiny", "--out", tmp_path / "notes"], "not empty and not a vlkd feature store"),
+        (["features", "extract", "--data", "shapes", "--text", "toy:tiny", "--out", fresh / "a"], "is a run"),
+        (["features", "extract", "--data", "shapes", "--text", "toy:tiny", "--out", fresh / "a" / "store"], "lies inside the run"),
+        (["features", "extract", "--data", "shapes", "--text", "toy:tiny", "--out", tmp_path / "notes"], "not empty and not a vlkd feature store"),
         (["data", "to-webdataset", csv, fresh / "a"], "is a run"),
         (["data", "to-webdataset", csv, fresh / "a" / "checkpoints"], "lies inside the run"),
         (["data", "to-webdataset", csv, export], "is an export"),

@@ -7,7 +7,10 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from .common import command_url_trust, console, fail, handle_errors, parse_options
+from vlkd_core.training.config import TowerConfig
+
+from .common import command_url_trust, console, fail, handle_errors
+from .tower_options import given_towers, tower_flags
 
 
 def metrics_table(metrics: dict, title: str) -> Table:
@@ -19,28 +22,30 @@ def metrics_table(metrics: dict, title: str) -> Table:
     return table
 
 
+# untrained towers: no head, learning rate or lock
+TOWER_PARTS = ("spec", "pretrained", "options")
+
+
+@tower_flags(TOWER_PARTS, after="eval", notes={
+    ("image", "spec"): "Evaluated untrained, instead of a run.",
+    ("text", "spec"): "For --image; image-only evaluators (linear-probe, knn, clustering) need none."})
 @handle_errors
 def eval_command(
     target: Optional[Path] = typer.Argument(None, help="Run directory or checkpoint folder."),
     eval: Optional[List[str]] = typer.Option(None, "--eval", help="NAME[:key=value,...] (repeatable); default: the run's own --eval list."),
-    image: Optional[str] = typer.Option(None, help="Evaluate an untrained image tower (family:model) instead of a run."),
-    text: Optional[str] = typer.Option(None, help="Text tower (family:model) for --image; image-only "
-                                       "evaluators (linear-probe, knn, clustering) need none."),
-    image_pretrained: Optional[str] = typer.Option(None),
-    text_pretrained: Optional[str] = typer.Option(None),
-    image_option: Optional[List[str]] = typer.Option(None),
-    text_option: Optional[List[str]] = typer.Option(None),
     output: Optional[Path] = typer.Option(None, help="Where to write eval.json (default: the run directory)."),
     wise_ft: Optional[float] = typer.Option(None, "--wise-ft", help="Evaluate the WiSE-FT weights (1-A)*start + A*trained of a run (0 <= A <= 1); writes eval-wise-ft-A.json."),
     allow_pipe: bool = typer.Option(False, "--allow-pipe", help="Let pipe:/remote shard URLs typed in "
                                     "--eval on this command line run their command (never honoured "
                                     "from the run's saved config)."),
+    **towers,
 ):
     """Evaluate a run, a checkpoint, or pretrained towers; prints a table and writes eval.json."""
     from vlkd_core.training.evals import build_evaluators, parse_eval_spec, run_evaluators
     trust = command_url_trust(allow_pipe, [parse_eval_spec(spec)[1] for spec in eval or []])
     weights = contextlib.nullcontext()  # or the WiSE-FT interpolation of a run's weights
-    if target is not None and (image or text):
+    named = given_towers(towers, TOWER_PARTS)
+    if target is not None and named:
         fail("give either a RUN_OR_CHECKPOINT or --image/--text, not both")
     if wise_ft is not None:
         from vlkd_core.training.wiseft import check_alpha
@@ -51,10 +56,10 @@ def eval_command(
     if target is not None:
         restored, specs, out, title, weights = _of_run(target, eval, output, wise_ft)
         model = restored.model
-    elif image:
-        model = _pretrained_towers(image, text, image_pretrained, text_pretrained, image_option, text_option)
+    elif "image" in named:
+        model = _pretrained_towers(named["image"], named.get("text"))
         specs, out = list(eval or []), output or Path("eval.json")
-        title = f"eval: {image}" + (f" + {text}" if text else "")
+        title = "eval: " + " + ".join(tower.spec for tower in named.values())
     else:
         fail("give a RUN_OR_CHECKPOINT, or --image (with --text for evaluators that read text)")
     if not specs:
@@ -98,24 +103,19 @@ def _of_run(target: Path, eval: Optional[List[str]], output: Optional[Path], wis
     return restored, specs, out, title, weights
 
 
-def _pretrained_towers(image: str, text: Optional[str], image_pretrained: Optional[str],
-                       text_pretrained: Optional[str], image_option: Optional[List[str]],
-                       text_option: Optional[List[str]]):
+def _pretrained_towers(image: TowerConfig, text: Optional[TowerConfig]):
     """Untrained towers as one model; without --text, a stand-in tower that only an evaluator
     reading text refuses (naming --text)."""
     import vlkd_core
     from vlkd_core.missing_tower import MissingTower
     from vlkd_core.model import DualEncoder
-    if text is None and (text_pretrained or text_option):
-        fail("--text-pretrained/--text-option need --text")
-    image_tower = vlkd_core.build_backbone(image, "image", image_pretrained,
-                                           **parse_options(image_option, "--image-option"))
+    towers = {side: vlkd_core.build_backbone(t.spec, side, t.pretrained, **t.options)
+              for side, t in (("image", image), ("text", text)) if t is not None}
     if text is None:
-        return DualEncoder(image_tower, MissingTower("text", "--text"))
-    model = DualEncoder(image_tower, vlkd_core.build_backbone(text, "text", text_pretrained,
-                                                              **parse_options(text_option, "--text-option")))
+        return DualEncoder(towers["image"], MissingTower("text", "--text"))
+    model = DualEncoder(towers["image"], towers["text"])
     if model.image_tower.output_dim != model.text_tower.output_dim:
-        fail(f"--image {image} gives {model.image_tower.output_dim}-d features and --text {text} "
+        fail(f"--image {image.spec} gives {model.image_tower.output_dim}-d features and --text {text.spec} "
              f"{model.text_tower.output_dim}-d: evaluate a trained run (with heads) instead")
     return model
 

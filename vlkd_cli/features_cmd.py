@@ -4,25 +4,34 @@ from typing import List, Optional
 
 import typer
 
-from .common import command_url_trust, console, handle_errors, parse_options
+from .common import command_url_trust, console, fail, handle_errors, parse_options
 from .launch import LAUNCH_OPTIONS, check_launch, launch, needs_launch
+from .tower_options import given_towers, tower_flags
 
 app = typer.Typer(help="Teacher feature stores: encode a dataset once, train many students from it "
                   "(`vlkd train --teacher-features DIR`).", no_args_is_help=True)
 
 
+# the tower's own features: no head, learning rate or lock
+TOWER_PARTS = ("spec", "pretrained", "options")
+NOTES = {("image", "spec"): "Store its features of the images (one per sample); give --image or --text, "
+                            "or --teacher-model.",
+         ("text", "spec"): "Store its features of the captions (one per caption); give --text or --image, "
+                           "or --teacher-model."}
+# the flags of the tower before it was named by its side, as in `vlkd train`
+RETIRED = {"--tower": "--image SPEC or --text SPEC (the flag names the side)",
+           "--side": "--image SPEC or --text SPEC (the flag names the side)",
+           "--tower-option": "--image-option or --text-option", "--pretrained": "--image-pretrained or --text-pretrained"}
+
+
 @app.command("extract", context_settings={"allow_extra_args": False})
+@tower_flags(TOWER_PARTS, notes=NOTES, after="split", retired=RETIRED)
 @handle_errors
 def extract_command(
     ctx: typer.Context,
     data: str = typer.Option(..., "--data", help="Dataset name (as `vlkd train --data`)."),
     data_option: Optional[List[str]] = typer.Option(None, "--data-option", help="key=value for the dataset (repeatable)."),
     split: str = typer.Option("train", "--split", help="Dataset split."),
-    tower: Optional[str] = typer.Option(None, "--tower", help="Tower family:model, e.g. hf:sentence-transformers/all-MiniLM-L6-v2."),
-    tower_option: Optional[List[str]] = typer.Option(None, "--tower-option", help="key=value for the tower (repeatable; "
-                                                     "as the run's --text-option/--image-option)."),
-    side: str = typer.Option("text", "--side", help="text: captions (one vector per caption) | image."),
-    pretrained: Optional[str] = typer.Option(None, "--pretrained", help="Tower weights: a family tag or a local path."),
     cache_dir: Optional[str] = typer.Option(None, "--cache-dir", help="Where towers cache downloaded weights."),
     out: str = typer.Option(..., "--out", help="Folder of the feature store (resumes what is there)."),
     dtype: str = typer.Option("fp32", "--dtype", help="Stored precision: fp32 | fp16 | bf16."),
@@ -46,16 +55,20 @@ def extract_command(
     node_rank: int = LAUNCH_OPTIONS["node_rank"],
     rdzv_endpoint: Optional[str] = LAUNCH_OPTIONS["rdzv_endpoint"],
     master_port: Optional[int] = LAUNCH_OPTIONS["master_port"],
+    **towers,
 ):
     """Encode a dataset with a locked tower (eval mode, no augmentation) into resumable
     safetensors shards keyed by sample key, with a manifest."""
     check_launch(nproc_per_node, nnodes, node_rank, master_port)
     from vlkd_core.features import ExtractConfig, extract
     options = parse_options(data_option, "--data-option")
-    cfg = ExtractConfig(data=data, data_options=options, split=split, tower=tower,
-                        tower_options=parse_options(tower_option, "--tower-option"), side=side,
-                        pretrained=pretrained, cache_dir=cache_dir, out=out, dtype=dtype,
-                        batch_size=batch_size, shard_size=shard_size, seed=seed, progress=progress,
+    named = list(given_towers(towers, TOWER_PARTS).values())
+    if len(named) > 1:
+        fail("give --image or --text, not both: a store holds the features of one tower")
+    tower = named[0] if named else None
+    cfg = ExtractConfig(data=data, data_options=options, split=split, tower=tower, cache_dir=cache_dir,
+                        out=out, dtype=dtype, batch_size=batch_size, shard_size=shard_size, seed=seed,
+                        progress=progress,
                         teacher_model=teacher_model, teacher_pretrained=teacher_pretrained,
                         augmentations=augmentations, augment=augment)
     cfg.validate()  # before launching processes
@@ -68,7 +81,7 @@ def extract_command(
         manifest = extract(cfg, console=console)
     if manifest is not None and int(os.environ.get("RANK", "0")) == 0:
         what = f"entries ({augmentations} teacher views and their crops per image, every caption)" \
-            if teacher_model else f"{side} features"
+            if teacher_model else f"{tower.side} features"
         console.print(f"[green]wrote[/] {out}: {manifest['count']} {what} of {manifest['samples']} "
                       f"samples, {len(manifest['shards'])} shard(s) ({manifest['encoded']} encoded now), "
                       f"{manifest['width']}-d {dtype}, in {manifest['seconds']:.1f} s",

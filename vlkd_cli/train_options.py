@@ -3,11 +3,13 @@
 Each training option is declared once (vlkd_core/training/config.py: type, default, help, flags,
 range); this module turns the declarations into Typer parameters, and the values Typer parsed
 back into TrainConfig keys. Every flag's default is None here, meaning "not given": only given
-flags override the config file and the defaults.
+flags override the config file and the defaults. Other commands take tower flags from the same
+declarations through :mod:`vlkd_cli.tower_options` (``field_parameter``, ``given_value``).
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import typing
 from typing import Any, List, Optional
@@ -53,20 +55,29 @@ def _help(opt: Option, field: dataclasses.Field) -> str:
     return f"{opt.help}{choices} (default: {shown})"
 
 
+@functools.cache
+def _annotations() -> dict[str, Any]:
+    from vlkd_core.typecheck import hints
+    return hints(TrainConfig)
+
+
+def field_parameter(field: dataclasses.Field, defaults: bool = True, note: str = "") -> inspect.Parameter:
+    """The Typer parameter of one TrainConfig field: its flags and help from the declaration,
+    ``note`` appended; ``defaults=False`` for a command where the field's default does not apply
+    (a tower `vlkd eval` does not build unless named)."""
+    opt: Option = field.metadata["option"]
+    flags = opt.flags or (opt.flag(field.name),)
+    if opt.form == "switch":
+        flags = (f"{flags[0]}/--no-{flags[0][2:]}",)
+    text = _help(opt, field) if defaults else opt.help + (f" One of: {', '.join(opt.choices)}." if opt.choices else "")
+    info = typer.Option(None, *flags, help=f"{text} {note}".strip(), show_default=False)
+    return inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=info,
+                             annotation=_cli_type(_annotations()[field.name], opt.form))
+
+
 def config_parameters() -> list[inspect.Parameter]:
     """One keyword parameter per TrainConfig field, as Typer reads them."""
-    from vlkd_core.typecheck import hints
-    annotations = hints(TrainConfig)
-    params = []
-    for field in dataclasses.fields(TrainConfig):
-        opt: Option = field.metadata["option"]
-        flags = opt.flags or (opt.flag(field.name),)
-        if opt.form == "switch":
-            flags = (f"{flags[0]}/--no-{flags[0][2:]}",)
-        info = typer.Option(None, *flags, help=_help(opt, field), show_default=False)
-        params.append(inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=info,
-                                        annotation=_cli_type(annotations[field.name], opt.form)))
-    return params
+    return [field_parameter(field) for field in dataclasses.fields(TrainConfig)]
 
 
 def _evals(specs: list[str]) -> list[str]:
@@ -74,25 +85,30 @@ def _evals(specs: list[str]) -> list[str]:
     return specs[len(specs) - specs[::-1].index("none"):] if "none" in specs else specs
 
 
+NOT_GIVEN = object()
+
+
+def given_value(field: dataclasses.Field, value: Any) -> Any:
+    """The TrainConfig value of a field's flag as Typer parsed it; NOT_GIVEN when absent."""
+    from vlkd_core.grammar import parse_loss_options, parse_options
+    opt: Option = field.metadata["option"]
+    if value is None or (opt.form in REPEATABLE and not value):
+        return NOT_GIVEN
+    flag = opt.flag(field.name)
+    if opt.form == "pairs":
+        return parse_options(value, flag)
+    if opt.form == "loss-pairs":
+        return parse_loss_options(value, flag)
+    if opt.form == "list":
+        return list(value)
+    if opt.form == "evals":
+        return _evals(list(value))
+    if opt.form == "name" and str(value).lower() == "none":
+        return None
+    return value
+
+
 def given_config(values: dict[str, Any]) -> dict[str, Any]:
     """TrainConfig keys of the flags given on the command line, their values parsed."""
-    from vlkd_core.grammar import parse_loss_options, parse_options
-    given: dict[str, Any] = {}
-    for field in dataclasses.fields(TrainConfig):
-        opt: Option = field.metadata["option"]
-        value = values.get(field.name)
-        if value is None or (opt.form in REPEATABLE and not value):
-            continue
-        flag = opt.flag(field.name)
-        if opt.form == "pairs":
-            value = parse_options(value, flag)
-        elif opt.form == "loss-pairs":
-            value = parse_loss_options(value, flag)
-        elif opt.form == "list":
-            value = list(value)
-        elif opt.form == "evals":
-            value = _evals(list(value))
-        elif opt.form == "name" and str(value).lower() == "none":
-            value = None
-        given[field.name] = value
-    return given
+    given = {field.name: given_value(field, values.get(field.name)) for field in dataclasses.fields(TrainConfig)}
+    return {key: value for key, value in given.items() if value is not NOT_GIVEN}

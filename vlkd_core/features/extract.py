@@ -23,6 +23,7 @@ from ..folders import STORE, claim
 from ..storage import write_errors
 from ..freeze import lock
 from ..images import RANDOM_PRESETS
+from ..training.config import TowerConfig
 from . import layout
 from .encode import Encoder, preprocessing, weights_sha256
 from .fingerprint import data_fingerprint
@@ -35,14 +36,17 @@ KEY_SCHEME = {"image": "<sample key>",
 
 @dataclass
 class ExtractConfig:
+    """One extraction. ``tower``: the locked tower whose features are stored, named as every
+    command names it (``TowerConfig("text", "hf:...", options={...})``, from ``--text SPEC``
+    ``--text-pretrained`` ``--text-option``); its side is the store's side. Only its spec,
+    pretrained and options matter: a store holds the tower's own features, the head trains on
+    them. None with ``teacher_model`` (a reinforced store)."""
+
     data: str
-    tower: str | None
+    tower: TowerConfig | None
     out: str
     data_options: dict[str, Any] = field(default_factory=dict)
     split: str = "train"
-    side: str = "text"
-    tower_options: dict[str, Any] = field(default_factory=dict)
-    pretrained: str | None = None
     cache_dir: str | None = None
     dtype: str = "fp32"
     batch_size: int = 256
@@ -60,10 +64,13 @@ class ExtractConfig:
         return self.teacher_model is not None
 
     def validate(self) -> None:
+        if self.tower is not None and not isinstance(self.tower, TowerConfig):
+            raise UsageError(f"ExtractConfig.tower is a TowerConfig(side, spec, ...), not {self.tower!r}")
         if (self.tower is None) == (self.teacher_model is None):
-            raise UsageError("give --tower (one locked tower's features) or --teacher-model with "
-                             "--augmentations K (a reinforced store), not both" if self.tower else
-                             "give --tower or --teacher-model")
+            raise UsageError("give --image SPEC or --text SPEC (one locked tower's features) or --teacher-model "
+                             "with --augmentations K (a reinforced store), not both" if self.tower else
+                             "give --image SPEC or --text SPEC (the side whose features are stored), "
+                             "or --teacher-model")
         if self.reinforced and (self.augmentations is None or self.augmentations < 1):
             raise UsageError("--teacher-model stores K training views per image: add --augmentations K (K >= 1)")
         if self.reinforced and self.augment not in RANDOM_PRESETS:
@@ -71,8 +78,8 @@ class ExtractConfig:
                              f"(use {' or '.join(RANDOM_PRESETS)})")
         if not self.reinforced and self.augmentations is not None:
             raise UsageError("--augmentations needs --teacher-model (a reinforced store)")
-        if self.side not in ("text", "image"):
-            raise UsageError(f"--side must be text or image, not '{self.side}'")
+        if self.tower is not None and self.tower.side not in ("text", "image"):
+            raise UsageError(f"the tower's side must be text or image, not '{self.tower.side}'")
         if self.dtype not in layout.DTYPES:
             raise UsageError(f"--dtype must be one of {', '.join(layout.DTYPES)}, not '{self.dtype}'")
         for flag, value in (("--batch-size", self.batch_size), ("--shard-size", self.shard_size)):
@@ -88,21 +95,23 @@ class ExtractConfig:
 def build_tower(cfg: ExtractConfig) -> torch.nn.Module:
     """The tower as a run's teacher is built: the same options, locked, eval mode."""
     from ..training.compose import _backbone_options
-    tower = api.build_backbone(cfg.tower, modality=cfg.side, pretrained=cfg.pretrained,
-                               **_backbone_options(cfg.tower, cfg.tower_options, cfg.cache_dir))
-    lock(tower)
-    return tower.eval()
+    tower = cfg.tower
+    built = api.build_backbone(tower.spec, modality=tower.side, pretrained=tower.pretrained,
+                               **_backbone_options(tower.spec, tower.options, cfg.cache_dir))
+    lock(built)
+    return built.eval()
 
 
 def settings_of(cfg: ExtractConfig, tower: torch.nn.Module, units: int) -> dict[str, Any]:
     """Everything the features depend on; a restart into the same folder must match it."""
-    return {"format": layout.FORMAT, "version": layout.VERSION, "side": cfg.side,
-            "model": {"spec": cfg.tower, "pretrained": cfg.pretrained, "options": cfg.tower_options},
-            "weights_sha256": weights_sha256(tower), "preprocessing": preprocessing(tower, cfg.side),
+    named = cfg.tower  # as the user named it; ``tower`` is the module built from it
+    return {"format": layout.FORMAT, "version": layout.VERSION, "side": named.side,
+            "model": {"spec": named.spec, "pretrained": named.pretrained, "options": named.options},
+            "weights_sha256": weights_sha256(tower), "preprocessing": preprocessing(tower, named.side),
             "dtype": cfg.dtype, "width": int(tower.output_dim), "batch_size": cfg.batch_size,
             "data": {"name": cfg.data, "options": cfg.data_options, "split": cfg.split},
             "data_fingerprint": data_fingerprint(cfg.data_options),
-            "shard_size": cfg.shard_size, "units": units, "key_scheme": KEY_SCHEME[cfg.side]}
+            "shard_size": cfg.shard_size, "units": units, "key_scheme": KEY_SCHEME[named.side]}
 
 
 def _claim(folder: Path, settings: dict[str, Any]) -> None:
@@ -198,7 +207,7 @@ def _extract(cfg: ExtractConfig, rt: Any, console: Any) -> dict[str, Any] | None
         encoder = reinforce.ReinforcedEncoder(tower.to(rt.device), cfg.augmentations, cfg.seed, cfg.augment,
                                               cfg.batch_size, cfg.dtype, rt.device)
     else:
-        encoder = Encoder(tower.to(rt.device), cfg.side, cfg.batch_size, cfg.dtype, rt.device)
+        encoder = Encoder(tower.to(rt.device), cfg.tower.side, cfg.batch_size, cfg.dtype, rt.device)
     total = None if any(u.size is None for u in mine) else sum(u.size for u in mine)
     with ExtractProgress(total, len(mine), rt.is_main and cfg.progress, console) as bar:
         for unit in mine:

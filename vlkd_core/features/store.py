@@ -16,6 +16,7 @@ import torch
 
 from ..datasets.keys import input_keys
 from ..errors import UsageError
+from ..training.config import TowerConfig
 from . import layout
 from .reinforce import CROP
 
@@ -85,18 +86,18 @@ class FeatureStore:
             raise self.error(f"shard '{path.name}' is not a readable safetensors file")
         return header
 
-    def check_model(self, side: str, spec: str, pretrained: str | None, options: dict[str, Any]) -> None:
-        """The store must hold the features of the teacher the run names."""
-        flag = f"--{side}"
-        if self.side != side:
-            raise self.error(f"holds {self.side} features, but the teacher is the {side} tower")
-        if self.model.get("spec") != spec:
-            raise self.error(f"holds features of '{self.model.get('spec')}', but {flag} is '{spec}'")
-        if self.model.get("pretrained") != pretrained:
+    def check_model(self, tower: TowerConfig) -> None:
+        """The store must hold the features of the teacher tower the run names."""
+        flag = f"--{tower.side}"
+        if self.side != tower.side:
+            raise self.error(f"holds {self.side} features, but the teacher is the {tower.side} tower")
+        if self.model.get("spec") != tower.spec:
+            raise self.error(f"holds features of '{self.model.get('spec')}', but {flag} is '{tower.spec}'")
+        if self.model.get("pretrained") != tower.pretrained:
             raise self.error(f"holds features of {flag}-pretrained {self.model.get('pretrained')!r}, "
-                             f"not {pretrained!r}")
-        if (self.model.get("options") or {}) != (options or {}):
-            raise self.error(f"holds features of {flag}-option {self.model.get('options')}, not {options}")
+                             f"not {tower.pretrained!r}")
+        if (self.model.get("options") or {}) != (tower.options or {}):
+            raise self.error(f"holds features of {flag}-option {self.model.get('options')}, not {tower.options}")
 
     def missing(self, entries: Sequence[str]) -> str | None:
         """The first entry the store does not hold."""

@@ -25,8 +25,7 @@ def stored_tower(cfg: Any, side: str, teacher: str | None, build: Callable[[], n
     if side != teacher:
         return None
     store = FeatureStore(cfg.teacher_features)
-    tower = cfg.tower(side)
-    store.check_model(side, tower.spec, tower.pretrained, tower.options)
+    store.check_model(cfg.tower(side))
     try:
         spec = image_spec_of(store.manifest["preprocessing"].get("image_spec")) if side == "image" else None
     except (KeyError, TypeError, ValueError, AttributeError):

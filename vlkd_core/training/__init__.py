@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_EXPORTS = {"TrainConfig": ".config", "load_config_file": ".config", "train": ".loop",
+_EXPORTS = {"TrainConfig": ".config", "TowerConfig": ".config", "load_config_file": ".config", "train": ".loop",
             "Trainer": ".trainer", "config_for_resume": ".resume"}
 
 __all__ = sorted(_EXPORTS)

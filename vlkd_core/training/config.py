@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from .evals import suggested_evals
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def option_name(key: str, source: str) -> str:
 TOWER_HELP = {
     "spec": "{Side} tower, family:model.",
     "pretrained": "{Side} weights: a family tag or a local path.",
-    "options": "key=value for the {side} tower (repeatable), e.g. image_size=64 (default: the tower's own).",
+    "options": "key=value for the {side} tower (repeatable){example} (default: the tower's own).",
     "head": "Head on the {side} tower (linear, mlp, ...; 'none' for none).",
     "lr": "Learning rate of the {side} tower and head (default: --lr).",
     "lock": "Freeze the {side} tower.",
@@ -70,7 +71,8 @@ TOWER_HELP = {
 
 def tower_option(side: str, part: str, default: Any = None, **meta: Any) -> Any:
     """The TrainConfig field of one part of one tower, its help from :data:`TOWER_HELP`."""
-    text = TOWER_HELP[part].format(side=side, Side=side.capitalize())
+    example = ", e.g. image_size=64" if side == "image" else ""  # text families share no option to show
+    text = TOWER_HELP[part].format(side=side, Side=side.capitalize(), example=example)
     forms = {"options": dict(factory=dict, flags=(f"--{side}-option",), form="pairs"),
              "head": dict(form="name"), "lr": dict(low=POSITIVE), "lock": dict(form="switch")}
     extra = {**forms.get(part, {}), **meta}
@@ -266,7 +268,6 @@ class TrainConfig:
         """The ``--eval`` specs to run: the user's, or those the data's plugin registered."""
         if self.eval is not None:
             return list(self.eval)
-        from .evals import suggested_evals
         return suggested_evals(self.data)
 
     def tower(self, side: str) -> TowerConfig:

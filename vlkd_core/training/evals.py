@@ -10,15 +10,14 @@ from typing import Any
 
 from .. import api
 from ..errors import UnknownComponentError, UsageError
-from ..grammar import parse_eval_spec
+from ..grammar import parse_eval_spec, parse_weighted_names
 
 
 def suggested_evals(data: str) -> list[str]:
     """The ``evals`` the dataset plugins of ``--data`` registered for runs that train on their
     data (for a mixture, every source's, once each; none if they registered none)."""
-    from .sources import source_names
     specs: list[str] = []
-    for name in source_names(data):
+    for name, _ in parse_weighted_names(data, flag="--data"):
         try:
             component = api.get_component("datasets", name)
         except UnknownComponentError:  # fails later, where the data is built, with "did you mean"

@@ -16,10 +16,6 @@ from ..grammar import parse_weighted_names
 from .config import TrainConfig
 
 
-def source_names(data: str) -> list[str]:
-    return [name for name, _ in parse_weighted_names(data, flag="--data")]
-
-
 def _build_one(name: str, options: dict[str, Any], strict: bool, flag: str):
     options = dict(options)
     if strict:
