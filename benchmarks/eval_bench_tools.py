@@ -132,7 +132,7 @@ def load_vlkd_model(setup: Setup):
     """The DualEncoder ``vlkd eval --image openclip:local-dir:DIR --text openclip:local-dir:DIR``
     builds."""
     import vlkd_core
-    from vlkd_core.model import DualEncoder
+    from vlkd_core._model.model import DualEncoder
     spec = f"openclip:local-dir:{setup.model_dir}"
     return DualEncoder(vlkd_core.build_backbone(spec, "image"), vlkd_core.build_backbone(spec, "text")).eval()
 

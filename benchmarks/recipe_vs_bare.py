@@ -281,7 +281,7 @@ def bare_embedders(path: Path, loss: str):
 
 
 def vlkd_embedders(run_dir: Path, loss: str):
-    from vlkd_core.model import to_device  # noqa: F401  (keeps the import cost out of timing)
+    from vlkd_core._model.model import to_device  # noqa: F401  (keeps the import cost out of timing)
     from vlkd_core.training.restore import load_run
     step = load_run(run_dir).bundle
     model = step.model

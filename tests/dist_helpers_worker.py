@@ -1,7 +1,7 @@
 """Per-rank code of tests/test_distributed.py (a plain module so spawned processes import it)."""
 import torch
 
-from vlkd_core import distributed as D
+from vlkd_core._runtime import distributed as D
 
 
 def collectives(batch: int, dim: int) -> dict:

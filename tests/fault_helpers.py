@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 import fault_plugin
 import vlkd_core
 from vlkd_core.errors import VlkdError
-from vlkd_core.plugins import get_plugin_manager
+from vlkd_core._host.plugins import get_plugin_manager
 
 KILLED = -9
 STEPS = 24  # 3 epochs x 8 steps (128 samples, batch 16)

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from vlkd_core.hookspecs import hookimpl
-from vlkd_core.toy import ToyImageTower, ToyTextTower
+from vlkd_core._model.toy import ToyImageTower, ToyTextTower
 
 ARMED: dict = {"point": None, "n": 0, "count": 0, "dir": None}
 

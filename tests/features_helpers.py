@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import save_file
 
 from vlkd_core.hookspecs import hookimpl
-from vlkd_core.toy import ToyImageTower, ToyTextTower
+from vlkd_core._model.toy import ToyImageTower, ToyTextTower
 
 KILL_AT = "VLKD_TEST_KILL_AT"  # set in a forked child only: the sample index that kills it
 
@@ -37,7 +37,7 @@ def write_shards(folder: Path, shards: int, per_shard: int, captions: int = 1) -
 
 def toy_weights(path: Path, modality: str) -> str:
     """A toy:tiny tower's weights in a file (``--pretrained``): fixed, whatever the seed."""
-    from vlkd_core.toy import build_toy_backbone
+    from vlkd_core._model.toy import build_toy_backbone
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(123)
         save_file(build_toy_backbone("tiny", modality, image_size=32).state_dict(), str(path))

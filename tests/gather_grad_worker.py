@@ -2,7 +2,7 @@
 import torch
 import torch.distributed as dist
 
-from vlkd_core import distributed as D
+from vlkd_core._runtime import distributed as D
 
 
 def _all_reduce_then_slice(grad: torch.Tensor) -> torch.Tensor:

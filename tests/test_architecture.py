@@ -141,7 +141,7 @@ def _inside_fstring(tree: ast.AST) -> set[int]:
 
 def test_the_core_never_inspects_a_plugins_towers():
     """What a tower can do reaches the core through the contract and the abilities
-    (vlkd_core.abilities: e.g. ``exports_as`` for export formats), never by reading a plugin
+    (vlkd_core._model.abilities: e.g. ``exports_as`` for export formats), never by reading a plugin
     tower's own attributes (``tower.visual``, ``getattr(tower, "promptbert")``) or by the module
     a class comes from (``type(m).__module__ == "open_clip"``; ``__module__`` may only be
     shown, inside an f-string)."""

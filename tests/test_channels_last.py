@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import vlkd_core
-from vlkd_core.toy import build_toy_backbone
+from vlkd_core._model.toy import build_toy_backbone
 from vlkd_core.training import TrainConfig, Trainer, train
 from vlkd_core.training.memory_format import mostly_convolutions, wants_channels_last
 from vlkd_core.training.runtime import setup_runtime, teardown_runtime

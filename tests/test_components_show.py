@@ -9,7 +9,7 @@ import re
 from typer.testing import CliRunner
 
 from vlkd_cli.app import app
-from vlkd_core.describe import options, plain_text
+from vlkd_core._host.describe import options, plain_text
 
 runner = CliRunner()
 MARKUP = re.compile(r"``|:\w+:`|\*\*")

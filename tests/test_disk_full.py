@@ -16,7 +16,7 @@ import pytest
 from export_runs import train_run
 
 from vlkd_core.errors import StorageError
-from vlkd_core.storage import write_errors
+from vlkd_core._runfiles.storage import write_errors
 from vlkd_core.training import checkpoint as ckpt
 
 

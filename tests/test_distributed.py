@@ -1,4 +1,4 @@
-"""vlkd_core.distributed: no-ops in one process; exact values and gradients across 2 gloo ranks."""
+"""vlkd_core._runtime.distributed: no-ops in one process; exact values and gradients across 2 gloo ranks."""
 from __future__ import annotations
 
 import sys
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vlkd_core import distributed as D
+from vlkd_core._runtime import distributed as D
 
 sys.path.insert(0, str(Path(__file__).parent))  # spawned ranks import the worker by name
 import dist_helpers_worker  # noqa: E402

@@ -1,4 +1,4 @@
-"""vlkd_core.encoding is the one encode path: `vlkd.load`, the evaluators, an episode, the
+"""vlkd_core._model.encoding is the one encode path: `vlkd.load`, the evaluators, an episode, the
 feature store and the training step each go through it (a spy on ``encoding.forward`` sees the
 tower), and for the same images they give the same features."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 import vlkd_core as vlkd
-from vlkd_core import encoding
+from vlkd_core._model import encoding
 from vlkd_core.evaluation.features import encode_dataset
 from vlkd_core.features import ExtractConfig, extract
 from vlkd_core.training.config import TowerConfig

@@ -103,7 +103,7 @@ def test_split_transform_gives_the_eval_transform_values():
     import numpy as np
     from PIL import Image
     from vlkd_core.evaluation.features import split_transform
-    from vlkd_core.images import ImageSpec, eval_transform
+    from vlkd_core._model.images import ImageSpec, eval_transform
     rng = np.random.default_rng(0)
     images = [Image.fromarray(rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)),
               Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)),

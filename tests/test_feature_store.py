@@ -30,7 +30,7 @@ from train_helpers import run_cli
 from vlkd_core.datasets.keys import caption_entry
 from vlkd_core.errors import UsageError, VlkdError
 from vlkd_core.features import ExtractConfig, FeatureStore, extract
-from vlkd_core.plugins import get_plugin_manager
+from vlkd_core._host.plugins import get_plugin_manager
 from vlkd_core.training.config import TowerConfig
 
 pytestmark = pytest.mark.slow  # trains, starts processes or loads pretrained weights

@@ -1,7 +1,7 @@
 """Nothing a user types or receives deletes or redirects a run: the two reproductions of issue 23
 (`vlkd export ... --out runs --overwrite` deleting every run; a LATEST of
 `../../a/checkpoints/step-0000004` sending eval and resume into another run), and the one folder
-rule of every command that writes into a folder the user names (vlkd_core/folders.py)."""
+rule of every command that writes into a folder the user names (vlkd_core/_runfiles/folders.py)."""
 from __future__ import annotations
 
 import hashlib
@@ -214,7 +214,7 @@ def test_every_command_writing_into_a_named_folder_refuses_vlkd_folders(fresh, t
 
 
 def test_what_a_folder_is_comes_from_the_files_vlkd_writes(runs, tmp_path):
-    from vlkd_core import folders
+    from vlkd_core._runfiles import folders
     assert folders.kind_of(runs / "a") == folders.RUN
     assert folders.kind_of(runs / "a" / "checkpoints" / "step-0000004") == folders.CHECKPOINT
     assert folders.kind_of(runs) is None and folders.kind_of(tmp_path / "absent") is None

@@ -1,4 +1,4 @@
-"""vlkd_core.freeze: locking, pattern unlock, eval-mode of locked parts, summaries."""
+"""vlkd_core._model.freeze: locking, pattern unlock, eval-mode of locked parts, summaries."""
 import io
 
 import pytest
@@ -7,7 +7,7 @@ from rich.console import Console
 from torch import nn
 
 from vlkd_core.errors import UsageError
-from vlkd_core.freeze import (apply_freeze, freeze_summary, keep_frozen_in_eval, parse_patterns,
+from vlkd_core._model.freeze import (apply_freeze, freeze_summary, keep_frozen_in_eval, parse_patterns,
                               print_freeze_summary, select_parameters)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vlkd_core import distributed as D
+from vlkd_core._runtime import distributed as D
 
 sys.path.insert(0, str(Path(__file__).parent))  # spawned ranks import the worker by name
 import gather_grad_worker  # noqa: E402

@@ -1,9 +1,9 @@
-"""The small grammars (vlkd_core.grammar): each parse has a format inverse, names keep their
+"""The small grammars (vlkd_core._host.grammar): each parse has a format inverse, names keep their
 underscores, and every malformed text is a one-line UsageError naming the flag."""
 import pytest
 
 from vlkd_core.errors import UsageError
-from vlkd_core import grammar as g
+from vlkd_core._host import grammar as g
 
 
 @pytest.mark.parametrize("spec", ["openclip:RN50", "hf:org/model_x", "openclip:hf-hub:org/repo",

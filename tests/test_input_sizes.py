@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from vlkd_cli.app import app
 from vlkd_core.testing import check_text_padding
-from vlkd_core.toy import ToyTextTower
+from vlkd_core._model.toy import ToyTextTower
 from vlkd_core.training.config import TrainConfig, resolve_new_run
 
 runner = CliRunner()

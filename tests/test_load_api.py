@@ -66,7 +66,7 @@ def test_importing_vlkd_core_stays_cheap():
     code = "import sys, vlkd_core as v; assert callable(v.__getattr__); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-    assert vlkd.load.__module__ == "vlkd_core.loader" and callable(vlkd.export)
+    assert vlkd.load.__module__ == "vlkd_core._model.loader" and callable(vlkd.export)
 
 
 def test_bad_sources_are_one_line_errors(tmp_path, toy_run):

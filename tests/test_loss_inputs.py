@@ -12,7 +12,7 @@ from torch import nn
 import vlkd_core as vlkd
 from vlkd_core.datasets.shapes import ShapesDataset
 from vlkd_core.errors import UsageError
-from vlkd_core.loss_inputs import FIELDS, LossCall
+from vlkd_core._model.loss_inputs import FIELDS, LossCall
 from vlkd_core.training.compose import compose
 from vlkd_core.training.config import TrainConfig
 from vlkd_core.training.data import Batch

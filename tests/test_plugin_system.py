@@ -155,7 +155,7 @@ def test_register_module_in_process():
     class Local:
         @vlkd_core.hookimpl
         def vlkd_register_heads(self, register):
-            register("local-linear", "vlkd_core.heads:LinearHead")
+            register("local-linear", "vlkd_core._model.heads:LinearHead")
 
     pm = vlkd_core.reset_plugin_manager()
     info = pm.register_module(Local(), name="local")
@@ -171,11 +171,11 @@ TYPO = """
 
     @hookimpl
     def vlkd_register_heads(register):
-        register("typo-head", "vlkd_core.heads:LinearHead", description="registered first")
+        register("typo-head", "vlkd_core._model.heads:LinearHead", description="registered first")
 
     @hookimpl
     def vlkd_register_backbones(register):
-        register("typo-family", "vlkd_core.toy:build_toy_backbone", models=["tiny"],
+        register("typo-family", "vlkd_core._model.toy:build_toy_backbone", models=["tiny"],
                  model_pattern=["hub:*"])   # model_patterns, misspelt
 """
 BARE_STRING = """
@@ -183,14 +183,14 @@ BARE_STRING = """
 
     @hookimpl
     def vlkd_register_backbones(register):
-        register("glob-family", "vlkd_core.toy:build_toy_backbone", model_patterns="hub:*")
+        register("glob-family", "vlkd_core._model.toy:build_toy_backbone", model_patterns="hub:*")
 """
 TYPED = """
     from vlkd_core import hookimpl
 
     @hookimpl
     def vlkd_register_backbones(register):
-        register("typed-family", "vlkd_core.toy:build_toy_backbone", models=["tiny"],
+        register("typed-family", "vlkd_core._model.toy:build_toy_backbone", models=["tiny"],
                  model_patterns=["hub:*"], example={"model": "tiny"}, description="typed")
 """
 
@@ -251,8 +251,8 @@ def test_metadata_is_typed_and_used(metadata_plugins):
 def test_kinds_are_declared_once_and_everything_follows():
     from vlkd_cli.plugins_cmd import KIND_CHOICES, template_dir
     from vlkd_core import hookspecs
-    from vlkd_core.kinds import KIND_TABLE, KINDS, SINGULAR
-    from vlkd_core.registry import normalize_kind
+    from vlkd_core._host.kinds import KIND_TABLE, KINDS, SINGULAR
+    from vlkd_core._host.registry import normalize_kind
     pm = vlkd_core.reset_plugin_manager(entry_points=False)
     spec_hooks = {name for name in vars(hookspecs)
                   if name.startswith("vlkd_register_") and pm.pm.parse_hookspec_opts(hookspecs, name)}
@@ -286,7 +286,7 @@ LIFECYCLE = """
 
     @hookimpl
     def vlkd_register_heads(register):
-        register("lifecycle-head", "vlkd_core.heads:LinearHead")
+        register("lifecycle-head", "vlkd_core._model.heads:LinearHead")
 """
 HOOK_TYPO = """
     from vlkd_core import hookimpl
@@ -347,7 +347,7 @@ def _claimer(name: str, factory: str, opts: str = "") -> str:
 @pytest.mark.parametrize("first", ["alpha", "beta"])
 def test_tryfirst_decides_which_plugin_keeps_a_contested_name(plugin_env, tmp_path, monkeypatch, first):
     monkeypatch.setenv("VLKD_TEST_ORDER", str(tmp_path / "order"))
-    for name, factory in (("alpha", "vlkd_core.heads:LinearHead"), ("beta", "vlkd_core.heads:MLPHead")):
+    for name, factory in (("alpha", "vlkd_core._model.heads:LinearHead"), ("beta", "vlkd_core._model.heads:MLPHead")):
         module = f"{name}_{first}_first_plugin"  # a module of its own per case: imports are cached
         plugin_env(f"vlkd-{name}", module, name, _claimer(name, factory, "tryfirst=True" if name == first else ""))
     pm = vlkd_core.reset_plugin_manager()
@@ -365,18 +365,18 @@ WRAPPER = """
 
     @hookimpl(hookwrapper=True)
     def vlkd_register_heads(register):
-        register("before-head", "vlkd_core.heads:LinearHead")   # before every plain implementation
+        register("before-head", "vlkd_core._model.heads:LinearHead")   # before every plain implementation
         yield
         with open(os.environ["VLKD_TEST_ORDER"], "a") as fh:
             fh.write("wrapper-after\\n")
-        register("after-head", "vlkd_core.heads:MLPHead")       # after all of them
+        register("after-head", "vlkd_core._model.heads:MLPHead")       # after all of them
 """
 RAISES_IN_HOOK = """
     from vlkd_core import hookimpl
 
     @hookimpl
     def vlkd_register_losses(register):
-        register("half-registered", "vlkd_core.heads:LinearHead")
+        register("half-registered", "vlkd_core._model.heads:LinearHead")
         raise ValueError("registration failed halfway")
 """
 RAISING_WRAPPER = """
@@ -384,7 +384,7 @@ RAISING_WRAPPER = """
 
     @hookimpl(wrapper=True)
     def vlkd_register_heads(register):
-        register("doomed-head", "vlkd_core.heads:LinearHead")
+        register("doomed-head", "vlkd_core._model.heads:LinearHead")
         yield
         raise RuntimeError("wrapper teardown failed")
 """
@@ -393,7 +393,7 @@ RAISING_WRAPPER = """
 def test_wrappers_wrap_the_registration_and_a_raising_plugin_fails_alone(plugin_env, tmp_path, monkeypatch):
     monkeypatch.setenv("VLKD_TEST_ORDER", str(tmp_path / "order"))
     plugin_env("vlkd-wrapping", "wrapping_plugin", "wrapping", WRAPPER)
-    plugin_env("vlkd-alpha", "alpha_plugin", "alpha", _claimer("alpha", "vlkd_core.heads:LinearHead"))
+    plugin_env("vlkd-alpha", "alpha_plugin", "alpha", _claimer("alpha", "vlkd_core._model.heads:LinearHead"))
     plugin_env("vlkd-raises", "raises_plugin", "raises", RAISES_IN_HOOK)
     plugin_env("vlkd-bad-wrapper", "bad_wrapper_plugin", "bad-wrapper", RAISING_WRAPPER)
     pm = vlkd_core.reset_plugin_manager()

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vlkd_cli.app import app
-from vlkd_core.kinds import SINGULAR
+from vlkd_core._host.kinds import SINGULAR
 
 KINDS = list(SINGULAR.values())  # one generated plugin per kind
 

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import vlkd_core as vlkd
-from vlkd_core.images import AUGMENT_PRESETS, ImageSpec, eval_transform, to_rgb, train_transform
+from vlkd_core._model.images import AUGMENT_PRESETS, ImageSpec, eval_transform, to_rgb, train_transform
 from vlkd_core.training import TrainConfig, train
 from vlkd_core.training.data import Batch
 from vlkd_core.training.restore import load_run
@@ -62,7 +62,7 @@ def test_imagenet_preset_is_an_explicit_opt_in_that_flips(tmp_path):
     """The counterpart of the contract check: the opt-in preset does flip and crop small."""
     from vlkd_core.testing import _crop_box
     tower = vlkd.build_backbone("toy:tiny", modality="image", image_size=32)
-    from vlkd_core.images import training_transform
+    from vlkd_core._model.images import training_transform
     ramp = torch.arange(256, dtype=torch.uint8)
     source = Image.fromarray(torch.stack([ramp.expand(256, 256), ramp[:, None].expand(256, 256),
                                           torch.zeros(256, 256, dtype=torch.uint8)], -1).numpy())
@@ -89,7 +89,7 @@ def test_eval_transform_keeps_a_square_image_whole():
 def test_the_run_uses_its_augment_option(tmp_path):
     """The loader's transform follows --augment: with `none` every draw equals the eval
     transform; with `openclip` draws differ; and the option reaches a real run."""
-    from vlkd_core.images import training_transform
+    from vlkd_core._model.images import training_transform
     tower = vlkd.build_backbone("toy:tiny", modality="image", image_size=32)
     image = Image.fromarray((torch.rand(40, 40, 3) * 255).byte().numpy())
     plain, crops = [], []

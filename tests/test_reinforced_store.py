@@ -31,11 +31,11 @@ from vlkd_core.datasets.sampling import view_of, view_seed
 from vlkd_core.datasets.shapes import ShapesDataset
 from vlkd_core.errors import UsageError
 from vlkd_core.features import ExtractConfig, FeatureStore, extract
-from vlkd_core.images import RandomCropTransform, as_uint8, render
+from vlkd_core._model.images import RandomCropTransform, as_uint8, render
 from vlkd_core.training import train
 from vlkd_core.training.data import TrainView, Views
-from vlkd_core.images import ImagePreprocess, ImageSpec
-from vlkd_core.plugins import get_plugin_manager
+from vlkd_core._model.images import ImagePreprocess, ImageSpec
+from vlkd_core._host.plugins import get_plugin_manager
 
 SHAPES = {"size": 32, "length": 128}
 K = 3

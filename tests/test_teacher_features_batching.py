@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import vlkd_core
-from vlkd_core.model import DualEncoder
+from vlkd_core._model.model import DualEncoder
 from vlkd_core.training.teacher_model import MIN_ROWS, TeacherModel
 
 CAPTIONS = ["a red circle", "a small yellow triangle above a large green circle", "a blue square",
@@ -37,7 +37,7 @@ def test_a_caption_encoded_alone_equals_it_encoded_among_longer_captions(teacher
 def test_the_plain_batched_forward_is_not_invariant_which_is_why(teacher):
     """The failure the grouping removes: the short caption padded to the long one's length, or
     alone, differs from itself among many (if this ever passes, the grouping may go)."""
-    from vlkd_core import encoding
+    from vlkd_core._model import encoding
     text = teacher.model.text_tower
 
     def plain(texts):

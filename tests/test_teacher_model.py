@@ -13,8 +13,8 @@ from fault_helpers import fault_plugin_registered  # noqa: F401 -- a fixture
 import teacher_loss_plugin
 import vlkd_core
 from vlkd_core.errors import UsageError
-from vlkd_core.images import ImageSpec, PairedViews, RandomCropTransform, as_uint8, render
-from vlkd_core.plugins import get_plugin_manager
+from vlkd_core._model.images import ImageSpec, PairedViews, RandomCropTransform, as_uint8, render
+from vlkd_core._host.plugins import get_plugin_manager
 from vlkd_core.training import train
 from vlkd_core.training.compose import compose
 

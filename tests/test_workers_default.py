@@ -1,4 +1,4 @@
-"""One workers policy (vlkd_core.workers.default_workers), decided when a loader starts: the
+"""One workers policy (vlkd_core._runtime.workers.default_workers), decided when a loader starts: the
 `workers` default is None in TrainConfig, `vlkd train --help` and a run's config.json, and the
 training loader, the episode loader and the evaluators all resolve None through the policy."""
 from __future__ import annotations
@@ -11,7 +11,8 @@ import torch
 from typer.testing import CliRunner
 
 import vlkd_core as vlkd
-from vlkd_core import testing, workers
+from vlkd_core import testing
+from vlkd_core._runtime import workers
 from vlkd_core.training import TrainConfig
 from vlkd_core.training.data import build_loader
 

@@ -24,7 +24,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None, _de
 
 
 class _NoticeHandler(logging.Handler):
-    """vlkd_core.notices: one dim line each, from rank 0 only."""
+    """vlkd_core._runtime.notices: one dim line each, from rank 0 only."""
 
     def emit(self, record: logging.LogRecord) -> None:
         if os.environ.get("RANK", "0") == "0":
@@ -71,9 +71,9 @@ def print_json(data) -> None:
 
 
 def parse_options(pairs: list[str] | None, flag: str) -> dict:
-    """``["k=v", ...]`` -> dict (see :mod:`vlkd_core.grammar`); a bad pair ends the command."""
+    """``["k=v", ...]`` -> dict (see :mod:`vlkd_core._host.grammar`); a bad pair ends the command."""
     from vlkd_core.errors import UsageError
-    from vlkd_core.grammar import parse_options as parse
+    from vlkd_core._host.grammar import parse_options as parse
     try:
         return parse(pairs, flag)
     except UsageError as exc:

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from .common import console, handle_errors, print_json
 
-from vlkd_core.kinds import KINDS, SINGULAR
+from vlkd_core._host.kinds import KINDS, SINGULAR
 
 app = typer.Typer(help=f"List and describe registered {', '.join(KINDS)}.", no_args_is_help=True)
 
@@ -19,7 +19,7 @@ def list_cmd(kind: Optional[str] = typer.Argument(None, help="|".join(KINDS)),
              as_json: bool = typer.Option(False, "--json")):
     """Registered components (all kinds, or one). Backbone families show how many models they offer."""
     from vlkd_core import get_component, list_components
-    from vlkd_core.registry import normalize_kind
+    from vlkd_core._host.registry import normalize_kind
     kinds = [normalize_kind(kind)] if kind else list(KINDS)
     rows = []
     for k in kinds:
@@ -86,7 +86,7 @@ def show_cmd(kind: str = typer.Argument(..., help="|".join(SINGULAR.values())),
 def _show_info(comp) -> dict:
     """Everything `show` prints, as plain data (also the --json output)."""
     from vlkd_core.api import engine_options
-    from vlkd_core.describe import options, plain_text
+    from vlkd_core._host.describe import options, plain_text
     factory = comp.resolve()
     every = options(factory)
     engine = engine_options(comp)  # the towers' widths, an optimizer's groups: not user options

@@ -81,8 +81,8 @@ def eval_command(
 def _write(out: Path, record: dict) -> None:
     """eval.json as a fresh file renamed into place: a link planted in a received run folder is
     replaced, never written through; a full disk is one line."""
-    from vlkd_core.runfiles import write_atomic
-    from vlkd_core.storage import write_errors
+    from vlkd_core._runfiles.runfiles import write_atomic
+    from vlkd_core._runfiles.storage import write_errors
     with write_errors(f"'{out}'", out.parent):
         out.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(out, json.dumps(record, indent=2), durable=False)
@@ -107,8 +107,8 @@ def _pretrained_towers(image: TowerConfig, text: Optional[TowerConfig]):
     """Untrained towers as one model; without --text, a stand-in tower that only an evaluator
     reading text refuses (naming --text)."""
     import vlkd_core
-    from vlkd_core.missing_tower import MissingTower
-    from vlkd_core.model import DualEncoder
+    from vlkd_core._model.missing_tower import MissingTower
+    from vlkd_core._model.model import DualEncoder
     towers = {side: vlkd_core.build_backbone(t.spec, side, t.pretrained, **t.options)
               for side, t in (("image", image), ("text", text)) if t is not None}
     if text is None:

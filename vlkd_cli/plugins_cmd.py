@@ -5,7 +5,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from vlkd_core.kinds import SINGULAR
+from vlkd_core._host.kinds import SINGULAR
 
 from .common import console, fail, handle_errors, print_json
 
@@ -89,7 +89,7 @@ def new_plugin(
         fail(f"--kind '{kind}' must be one of {', '.join(KIND_CHOICES)}")
     if not re.fullmatch(r"[a-z][a-z0-9-]*[a-z0-9]", name):
         fail(f"plugin name '{name}' must be lowercase letters, digits and dashes (e.g. demo-loss)")
-    from vlkd_core.folders import check_write_into
+    from vlkd_core._runfiles.folders import check_write_into
     check_write_into(output_dir, "--output-dir")  # never into a run, checkpoint, store or export
     target = output_dir / f"vlkd-{name}"
     if target.exists():

@@ -67,7 +67,7 @@ def train_command(ctx: typer.Context, config: Optional[Path] = None, nproc_per_n
                   master_port: Optional[int] = None, allow_pipe: bool = False, **values) -> None:
     """Train: compose towers, heads and losses from plugins (defaults: the MiniLM→image distillation job)."""
     check_launch(nproc_per_node, nnodes, node_rank, master_port)
-    from vlkd_core.grammar import parse_eval_spec
+    from vlkd_core._host.grammar import parse_eval_spec
     from vlkd_core.training import train
     given = given_config(values)
     cfg, recipe = resolve_config(config, given)

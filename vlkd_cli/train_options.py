@@ -42,7 +42,7 @@ def _shown_default(field: dataclasses.Field) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, dict):
-        from vlkd_core.grammar import format_options
+        from vlkd_core._host.grammar import format_options
         return " ".join(format_options(value))
     return str(value)
 
@@ -57,7 +57,7 @@ def _help(opt: Option, field: dataclasses.Field) -> str:
 
 @functools.cache
 def _annotations() -> dict[str, Any]:
-    from vlkd_core.typecheck import hints
+    from vlkd_core._host.typecheck import hints
     return hints(TrainConfig)
 
 
@@ -90,7 +90,7 @@ NOT_GIVEN = object()
 
 def given_value(field: dataclasses.Field, value: Any) -> Any:
     """The TrainConfig value of a field's flag as Typer parsed it; NOT_GIVEN when absent."""
-    from vlkd_core.grammar import parse_loss_options, parse_options
+    from vlkd_core._host.grammar import parse_loss_options, parse_options
     opt: Option = field.metadata["option"]
     if value is None or (opt.form in REPEATABLE and not value):
         return NOT_GIVEN

@@ -9,14 +9,14 @@ from .contracts import LossNeeds, loss_logs, loss_needs, loss_value
 from .errors import (ComponentCollisionError, DataError, PluginError, UnknownComponentError,
                      UsageError, VlkdError)
 from .hookspecs import hookimpl, hookspec
-from .plugins import get_plugin_manager, reset_plugin_manager
-from .run_context import RunContext, StepMetrics
-from .grammar import parse_backbone_spec, parse_weighted_names
+from ._host.plugins import get_plugin_manager, reset_plugin_manager
+from ._host.run_context import RunContext, StepMetrics
+from ._host.grammar import parse_backbone_spec, parse_weighted_names
 
 __version__ = "0.1.0"
 
 # loaded on first use (they import torch): vlkd.load(RUN), vlkd.export(RUN, FORMAT, OUT)
-_LAZY = {"load": ".loader", "LoadedModel": ".loaded_model", "export": ".exports"}
+_LAZY = {"load": "._model.loader", "LoadedModel": "._model.loaded_model", "export": ".exports"}
 
 
 def __getattr__(name: str):

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import UnknownComponentError, UsageError
-from .plugins import get_plugin_manager
-from .registry import SINGULAR, Component, normalize_kind
-from .grammar import parse_backbone_spec
+from ._host.plugins import get_plugin_manager
+from ._host.registry import SINGULAR, Component, normalize_kind
+from ._host.grammar import parse_backbone_spec
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def _check_options(component: Component, options: dict[str, Any], fixed: tuple[s
 def check_option_types(component: Component, options: dict[str, Any]) -> None:
     """Each option against the factory's annotation (the class's and its bases' ``__init__`` for
     classes): coerced in place where harmless, else a UsageError naming the option."""
-    from .typecheck import coerce, hints, show
+    from ._host.typecheck import coerce, hints, show
     declared = hints(component.resolve())
     for key, value in list(options.items()):
         if key not in declared:

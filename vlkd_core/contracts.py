@@ -12,7 +12,7 @@ class LossNeeds:
     """What a loss asks of the training engine (read from ``loss.needs``): what changes the
     engine's work (a teacher role, prototype heads, a second pass, episodes, equal batch sizes
     for gathers, equal widths). What a loss *reads* in a step comes from the parameters of its
-    ``forward`` (:mod:`vlkd_core.loss_inputs`); optional methods (``set_epoch``,
+    ``forward`` (:mod:`vlkd_core._model.loss_inputs`); optional methods (``set_epoch``,
     ``after_optimizer_step``) are found by Protocol.
 
     A loss factory may also declare ``student_dim`` / ``teacher_dim`` keyword parameters to get
@@ -30,7 +30,7 @@ class LossNeeds:
                     ranks with different sizes, every rank trims to the smallest).
     labels:         (legacy, not needed) a ``labels`` parameter of ``forward`` gets UniCL ids:
                     identical captions share an id, so they are positives rather than negatives
-                    (what a loss reads comes from its signature: :mod:`vlkd_core.loss_inputs`).
+                    (what a loss reads comes from its signature: :mod:`vlkd_core._model.loss_inputs`).
     class_labels:   with ``labels``: rows that carry a class label get an id of their class
                     (rows of one class are positives), the other rows their caption's id.
     epochs:         (legacy, not needed) the engine calls ``set_epoch`` on every loss that has
@@ -133,4 +133,4 @@ class EpochAware(Protocol):
 @runtime_checkable
 class Evaluator(Protocol):
     def evaluate(self, model: Any, **kwargs: Any) -> dict[str, float]:
-        """Score ``model`` (a :class:`vlkd_core.model.DualEncoder`) and return named metrics."""
+        """Score ``model`` (a :class:`vlkd_core._model.model.DualEncoder`) and return named metrics."""

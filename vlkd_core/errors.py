@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-from .kinds import PLURAL
+from ._host.kinds import PLURAL
 
 
 class VlkdError(Exception):

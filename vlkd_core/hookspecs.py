@@ -13,7 +13,7 @@ is recorded as broken (``vlkd plugins list``), nothing it registered is kept, an
 plugin registers as usual.
 
 *Lifecycle hooks* (``vlkd_on_*``) are called by the training engine and ``vlkd eval`` as runs
-progress; every implementation is called. ``run`` is a :class:`vlkd_core.run_context.RunContext`
+progress; every implementation is called. ``run`` is a :class:`vlkd_core._host.run_context.RunContext`
 (frozen: ``config``, ``run_dir``, ``model``, ``is_main``, ``rank``, ``world_size``,
 ``command``, ``state``, ``step``, ``epoch``), never the Trainer itself.
 """
@@ -23,7 +23,7 @@ from typing import Any, Mapping, Protocol
 
 import pluggy
 
-from .run_context import RunContext
+from ._host.run_context import RunContext
 
 hookspec = pluggy.HookspecMarker("vlkd")
 hookimpl = pluggy.HookimplMarker("vlkd")
@@ -34,7 +34,7 @@ class Register(Protocol):
 
     ``factory`` is a callable or a lazy ``"module:attr"`` import string (preferred: listing
     plugins then never imports torch-heavy code). The metadata keywords are the fields of
-    :class:`vlkd_core.component_info.ComponentInfo` (``description``, ``models``,
+    :class:`vlkd_core._host.component_info.ComponentInfo` (``description``, ``models``,
     ``model_patterns``, ``example``, ``evals``, ``formula``, ``paper``, ``per_parameter``),
     checked at registration: an unknown keyword or a value of the wrong shape marks the plugin
     broken (nothing it registered is kept) with a one-line error naming the plugin, the
@@ -77,7 +77,7 @@ def vlkd_register_losses(register: Register) -> None:
         an ``nn.Module`` (``--loss-option NAME.key=value`` keys are its keyword parameters;
         ``student_dim`` / ``teacher_dim``, when declared, are filled in by the engine).
 
-    The engine calls the loss with what its ``forward`` names (:mod:`vlkd_core.loss_inputs`):
+    The engine calls the loss with what its ``forward`` names (:mod:`vlkd_core._model.loss_inputs`):
     the classic ``loss(student, teacher)``, or any loss-inputs field (``labels``,
     ``student_tower_features``, ``inputs``, ...). A ``needs`` attribute
     (:class:`vlkd_core.contracts.LossNeeds`) asks for what changes the engine's work.
@@ -157,11 +157,11 @@ def vlkd_register_export_formats(register: Register) -> None:
         :class:`vlkd_core.exports.ExportFormat`: ``fits(model) -> None | str`` (None, or why
         this loaded run cannot be written, in a few words) and ``write(model, folder) -> dict``
         (write into the empty staging folder; the dict goes into ``vlkd_export.json``).
-        ``model`` is a :class:`vlkd_core.loaded_model.LoadedModel` (``config``, ``image_tower``,
+        ``model`` is a :class:`vlkd_core._model.loaded_model.LoadedModel` (``config``, ``image_tower``,
         ``text_tower``, ``image_head``, ``text_head``, ``model``, ``preprocess``, ``tokenizer``).
 
     A format for one family's towers asks the towers, never their classes: a tower that can be
-    written in format ``NAME`` has the :class:`vlkd_core.abilities.ExportsAs` ability
+    written in format ``NAME`` has the :class:`vlkd_core._model.abilities.ExportsAs` ability
     (``exports_as(NAME)`` gives what the format writes, or why not), read with
     :func:`vlkd_core.exports.export_part`.
     """
@@ -186,7 +186,7 @@ def vlkd_on_step_end(run: RunContext, step: int, metrics: Mapping[str, float]) -
 
     :param run: the run.
     :param step: the optimizer steps done, counting this one (1 after the first step).
-    :param metrics: a :class:`vlkd_core.run_context.StepMetrics`: ``loss``, the loss's logs,
+    :param metrics: a :class:`vlkd_core._host.run_context.StepMetrics`: ``loss``, the loss's logs,
         ``lr``, ``epoch``, ``samples_per_s``. Values become floats when read, which waits for
         the device (a host sync); ``metrics.tensor("loss")`` does not. Logging belongs in
         :func:`vlkd_on_log`.

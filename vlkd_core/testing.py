@@ -41,11 +41,11 @@ def _scalar(output: Any, who: str) -> torch.Tensor:
 
 
 def loss_inputs(student: torch.Tensor, teacher: torch.Tensor, distils: bool = False, **fields: Any):
-    """A :class:`~vlkd_core.loss_inputs.LossInputs` over given tensors, for testing a loss that
+    """A :class:`~vlkd_core._model.loss_inputs.LossInputs` over given tensors, for testing a loss that
     reads ``inputs``: ``student`` is the image side and ``teacher`` the text side (both as tower
     output and after the head), plus any other field by name (``labels=``, ``teacher_image=``,
     ...; ``teacher_image``/``teacher_text``/``teacher_logit_scale`` make a teacher model)."""
-    from .loss_inputs import LossInputs, StepParts
+    from ._model.loss_inputs import LossInputs, StepParts
     compute = {"image_features": lambda: student, "text_features": lambda: teacher,
                "image_tower": lambda: student, "text_tower": lambda: teacher,
                "has_teacher_model": lambda: "teacher_image" in fields}
@@ -74,7 +74,7 @@ def _call(loss: nn.Module, s: torch.Tensor, t: torch.Tensor, teacher_model: dict
     """The loss on (s, t) as the engine calls it: classic ``loss(s, t)``, or through
     :func:`loss_inputs` for a loss that reads ``inputs`` or a teacher model's fields (which then
     get ``teacher_model``, and ``labels`` the distinct ids of a batch of distinct captions)."""
-    from .loss_inputs import LossCall
+    from ._model.loss_inputs import LossCall
     call = LossCall(loss, getattr(loss, "vlkd_name", "loss"))
     if not call.whole and not set(call.by_name) & set(TEACHER_MODEL_FIELDS):
         return loss(s, t)
@@ -252,7 +252,7 @@ def check_text_padding(backbone: nn.Module, name: str = "backbone", atol: float 
 
 
 def check_layer_depth(backbone: nn.Module, name: str = "backbone") -> None:
-    """A declared depth map (``num_layers``, ``layer_id``; see :mod:`vlkd_core.depth`) gives
+    """A declared depth map (``num_layers``, ``layer_id``; see :mod:`vlkd_core._model.depth`) gives
     every parameter an int depth in 0..num_layers, and not all the same one."""
     top = backbone.num_layers
     assert isinstance(top, int) and top >= 1, f"{name}: num_layers must be a positive int, not {top!r}"
@@ -310,7 +310,7 @@ def check_image_preprocess(backbone: nn.Module, name: str = "backbone", draws: i
     from PIL import Image
     from torchvision.transforms import functional as F
 
-    from .images import training_transform
+    from ._model.images import training_transform
     white = backbone.preprocess(Image.new("RGB", (40, 48), (255, 255, 255)))
     for mode, image in _transparent_images().items():
         assert torch.allclose(backbone.preprocess(image), white, atol=1e-5), \
@@ -477,10 +477,10 @@ def check_evaluator(evaluator: Any, model: Any, name: str = "evaluator", **kwarg
 
 
 def toy_dual_encoder(output_dim: int = 64, seed: int = 0, model: str = "tiny"):
-    """A :class:`vlkd_core.model.DualEncoder` of the builtin ``toy`` towers (no downloads),
+    """A :class:`vlkd_core._model.model.DualEncoder` of the builtin ``toy`` towers (no downloads),
     initialised deterministically from ``seed``: the model evaluator contract tests use."""
     from .api import build_backbone
-    from .model import DualEncoder
+    from ._model.model import DualEncoder
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:

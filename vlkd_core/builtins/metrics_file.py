@@ -7,7 +7,7 @@ import json
 import time
 
 from vlkd_core.hookspecs import hookimpl
-from vlkd_core.runfiles import append_text, read_bytes, write_atomic
+from vlkd_core._runfiles.runfiles import append_text, read_bytes, write_atomic
 
 
 def _append(run, record: dict) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DataError, UsageError
-from ..storage import write_errors
+from .._runfiles.storage import write_errors
 from .csv import CsvDataset, CsvRow
 from .robust import decode_image, describe_error
 
@@ -87,7 +87,7 @@ def check_prefix(prefix: str) -> None:
 
 
 def prepare_out_dir(out_dir: Path, prefix: str, overwrite: bool) -> None:
-    from ..folders import check_write_into
+    from .._runfiles.folders import check_write_into
     check_write_into(out_dir, "OUT_DIR")  # never into a run, checkpoint, feature store or export
     with write_errors(f"OUT_DIR '{out_dir}'", out_dir.parent):
         out_dir.mkdir(parents=True, exist_ok=True)

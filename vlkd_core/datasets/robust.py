@@ -80,7 +80,7 @@ def decode_image(source: str | Path | bytes):
     whatever PIL or the file system raises (see :func:`open_image` for the forgiving form)."""
     from PIL import Image
 
-    from ..images import to_rgb
+    from .._model.images import to_rgb
     stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else open(source, "rb")
     with stream, Image.open(stream) as image:
         image.load()  # decode now: a truncated file fails here, not later in a transform

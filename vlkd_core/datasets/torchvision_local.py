@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ..errors import UsageError
-from ..images import to_rgb
+from .._model.images import to_rgb
 from .captions import class_caption
 
 # name -> (how the split is passed, shipped prompt set or None)

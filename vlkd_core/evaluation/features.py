@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import encoding
+from .._model import encoding
 from ..datasets.captions import captions_of
-from ..workers import default_workers
+from .._runtime.workers import default_workers
 
 
 @contextmanager
@@ -113,14 +113,14 @@ def split_transform(transform: Callable) -> tuple[Callable, Callable | None]:
 def _image_side(model: Any) -> tuple[nn.Module, nn.Module] | None:
     """A DualEncoder's image tower and head, which take preprocessed tensors; None for a model
     that offers only the evaluator API (``encode_images`` on PIL lists)."""
-    from ..model import DualEncoder
+    from .._model.model import DualEncoder
     return (model.image_tower, model.image_head) if isinstance(model, DualEncoder) else None
 
 
 def _batches(model: Any, dataset: Any, batch_size: int, limit: int | None,
              workers: int | None) -> Iterator[tuple[Callable[[], torch.Tensor], list, list]]:
     """(features thunk, labels, captions) per batch: a DualEncoder's tower and head on tensors
-    the DataLoader's workers preprocess (:mod:`vlkd_core.encoding`), else ``model.encode_images``
+    the DataLoader's workers preprocess (:mod:`vlkd_core._model.encoding`), else ``model.encode_images``
     on PIL lists in this process."""
     side = _image_side(model)
     if side is not None and hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__"):

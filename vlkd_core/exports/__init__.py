@@ -23,9 +23,9 @@ __all__ = ["export", "ExportFormat", "Format", "export_part", "fitting", "format
 
 def export(source: Any, format: str, out: str | Path, overwrite: bool = False) -> Path:
     """Export ``source`` (a run directory, checkpoint, safetensors export or a
-    :class:`~vlkd_core.loaded_model.LoadedModel`) as ``format`` into the folder ``out``."""
-    from ..loaded_model import LoadedModel
-    from ..loader import load  # torch: imported only when exporting
+    :class:`~vlkd_core._model.loaded_model.LoadedModel`) as ``format`` into the folder ``out``."""
+    from .._model.loaded_model import LoadedModel
+    from .._model.loader import load  # torch: imported only when exporting
     comp = get_format(format)
     out = Path(out)
     check_target(out, overwrite)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..heads import LinearHead
+from .._model.heads import LinearHead
 
 # torch's own modules (activations and the like): what may follow a linear layer of a head
 _TORCH_NN = frozenset(v for v in vars(nn).values() if isinstance(v, type) and issubclass(v, nn.Module))

@@ -6,7 +6,7 @@ so ``vlkd components list export_formats`` and ``vlkd plugins list`` show them w
 A format is an :class:`ExportFormat`: ``fits(model)`` says whether a loaded run can be written
 (None, or why not in a few words), ``write(model, folder)`` writes it into an empty folder. A
 format for one family's towers asks each tower what it offers that format
-(:func:`export_part`, the :class:`~vlkd_core.abilities.ExportsAs` ability); the core never looks
+(:func:`export_part`, the :class:`~vlkd_core._model.abilities.ExportsAs` ability); the core never looks
 at a tower's class, module or attributes to decide it."""
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
 
-from ..abilities import ExportsAs
-from ..component_info import ComponentInfo
+from .._model.abilities import ExportsAs
+from .._host.component_info import ComponentInfo
 from ..errors import ComponentCollisionError, UsageError, suggest
-from ..registry import Component
+from .._host.registry import Component
 
 KIND = "export_formats"
 
@@ -48,7 +48,7 @@ class Format:
 
 
 def _registry():
-    from ..plugins import get_plugin_manager
+    from .._host.plugins import get_plugin_manager
     return get_plugin_manager().registry(KIND)
 
 
@@ -103,6 +103,6 @@ def fitting(model: Any) -> list[str]:
 
 def export_part(tower: Any, format: str) -> Any:
     """What ``tower`` offers the export format ``format``: its
-    :meth:`~vlkd_core.abilities.ExportsAs.exports_as` answer (the part to write, or a string
+    :meth:`~vlkd_core._model.abilities.ExportsAs.exports_as` answer (the part to write, or a string
     saying why not), None for a tower without that ability or with no form in that format."""
     return tower.exports_as(format) if isinstance(tower, ExportsAs) else None

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..loader import EXPORT_CONFIG, EXPORT_WEIGHTS
+from .._model.loader import EXPORT_CONFIG, EXPORT_WEIGHTS
 
 
 class SafetensorsFormat:

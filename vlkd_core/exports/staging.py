@@ -1,7 +1,7 @@
 """Writing an export folder so that a partly written one never looks complete: everything goes
 into a hidden sibling folder, ``vlkd_export.json`` is written last, and only then does the folder
 take the place of ``--out`` in one atomic swap, so a failure or a kill keeps the old export.
-``--overwrite`` replaces only what vlkd wrote there before (:mod:`vlkd_core.folders`); the hidden
+``--overwrite`` replaces only what vlkd wrote there before (:mod:`vlkd_core._runfiles.folders`); the hidden
 folders a killed export left behind are removed by the next export into the same place."""
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..durable import exchange
-from ..folders import EXPORT, claim
-from ..storage import write_errors
+from .._runfiles.durable import exchange
+from .._runfiles.folders import EXPORT, claim
+from .._runfiles.storage import write_errors
 
 PARTIAL, OLD = "partial", "old"  # .NAME.partial-PID (being written), .NAME.old-PID (being removed)
 

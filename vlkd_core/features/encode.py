@@ -1,4 +1,4 @@
-"""Encoding one unit (input shard) with a locked tower through :mod:`vlkd_core.encoding`: eval mode,
+"""Encoding one unit (input shard) with a locked tower through :mod:`vlkd_core._model.encoding`: eval mode,
 no grad, no augmentation, batches that start at the unit's beginning."""
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
-from .. import encoding
+from .._model import encoding
 from ..datasets.captions import captions_of
 from ..datasets.keys import caption_entry
-from ..weights import hash_state
+from .._runfiles.weights import hash_state
 from .sources import Unit
 
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -58,7 +58,7 @@ class Encoder:
                     yield entry, value, n
 
     def _run(self, values: list) -> torch.Tensor:
-        """One batch through the tower (:mod:`vlkd_core.encoding`, no head), in the store's dtype."""
+        """One batch through the tower (:mod:`vlkd_core._model.encoding`, no head), in the store's dtype."""
         inputs = encoding.image_batch(values, self.transform) if self.side == "image" else \
             encoding.tokens(self.tower, values)
         return encoding.features(self.tower, None, inputs, self.device).to("cpu", self.dtype)

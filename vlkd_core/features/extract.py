@@ -19,10 +19,10 @@ import torch
 
 from .. import api
 from ..errors import UsageError
-from ..folders import STORE, claim
-from ..storage import write_errors
-from ..freeze import lock
-from ..images import RANDOM_PRESETS
+from .._runfiles.folders import STORE, claim
+from .._runfiles.storage import write_errors
+from .._model.freeze import lock
+from .._model.images import RANDOM_PRESETS
 from ..training.config import TowerConfig
 from . import layout
 from .encode import Encoder, preprocessing, weights_sha256
@@ -87,7 +87,7 @@ class ExtractConfig:
                 raise UsageError(f"{flag} must be >= 1, not {value}")
 
     def check_out(self) -> None:
-        """``--out`` is absent, empty or this store to finish (see :mod:`vlkd_core.folders`).
+        """``--out`` is absent, empty or this store to finish (see :mod:`vlkd_core._runfiles.folders`).
         The main rank's call: the others would see its first files appear."""
         claim(self.out, "--out", STORE, resume=True)
 

@@ -24,10 +24,10 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from .. import runfiles
-from ..durable import publish, sha256_of
+from .._runfiles import runfiles
+from .._runfiles.durable import publish, sha256_of
 from ..errors import UsageError
-from ..runfiles import is_regular, write_atomic
+from .._runfiles.runfiles import is_regular, write_atomic
 
 FORMAT = "vlkd-features"
 VERSION = 1

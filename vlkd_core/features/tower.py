@@ -13,7 +13,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..images import ImageSpec, interpolation_mode
+from .._model.images import ImageSpec, interpolation_mode
 
 
 def image_spec_of(info: dict[str, Any] | None) -> ImageSpec | None:
@@ -37,7 +37,7 @@ class StoredTower(nn.Module):
     def live(self) -> nn.Module:
         """The real tower, built on first use (evaluation), locked and in eval mode."""
         if self._live is None:
-            from ..freeze import lock
+            from .._model.freeze import lock
             tower = lock(self._build()).eval()
             self.__dict__["_live"] = tower
         return self._live.to(self._device.device)

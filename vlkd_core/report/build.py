@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..errors import UsageError
-from ..runfiles import first_link, read_bytes, read_json, write_atomic
+from .._runfiles.runfiles import first_link, read_bytes, read_json, write_atomic
 from . import plots
 
 

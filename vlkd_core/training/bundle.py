@@ -8,7 +8,7 @@ parameters, a checkpoint stores its ``state_dict()`` (keys ``model.*``, ``proto_
 What the engine does for a loss is decided by its :class:`LossNeeds` (prototype heads, a
 second pass, a detached teacher) and by the optional methods it has (``set_epoch``,
 ``after_optimizer_step``, found by Protocol); what it reads in a step comes from its
-``forward`` parameters through :class:`~vlkd_core.loss_inputs.LossInputs`. The core never asks a
+``forward`` parameters through :class:`~vlkd_core._model.loss_inputs.LossInputs`. The core never asks a
 loss for its name.
 """
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .. import encoding
+from .._model import encoding
 from ..contracts import AfterOptimizerStep, EpochScheduled, LossNeeds, loss_needs, loss_value
-from ..loss_inputs import LossCall, LossInputs, StepParts
-from ..freeze import keep_frozen_in_eval
-from ..model import DualEncoder
+from .._model.loss_inputs import LossCall, LossInputs, StepParts
+from .._model.freeze import keep_frozen_in_eval
+from .._model.model import DualEncoder
 from .cache import FeatureCache
 from .data import Batch
 from .step import contrastive_ids
@@ -111,7 +111,7 @@ class Bundle(nn.Module):
 
     # -- one step -----------------------------------------------------------------------------
     def _encode(self, side: str, batch: Batch, device: torch.device) -> torch.Tensor:
-        """The tower's output on ``batch`` (:mod:`vlkd_core.encoding`): in the bundle's mode for a
+        """The tower's output on ``batch`` (:mod:`vlkd_core._model.encoding`): in the bundle's mode for a
         trainable tower; a locked one without gradient, through its feature cache when it has one."""
         tower = self.tower(side)
 
@@ -136,7 +136,7 @@ class Bundle(nn.Module):
         return encoding.tokens(self.tower(side), texts, train=self.training)
 
     def step_parts(self, batch: Batch, device: torch.device) -> StepParts:
-        """Everything a loss of this step may read (:mod:`vlkd_core.loss_inputs`), each computed
+        """Everything a loss of this step may read (:mod:`vlkd_core._model.loss_inputs`), each computed
         once, when first read."""
         towers = {side: (lambda side=side: self._encode(side, batch, device)) for side in SIDES}
         compute: dict[str, Any] = {"batch": lambda: batch, "has_teacher_model": lambda: False}

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..datasets.keys import input_keys
-from ..weights import hash_state
+from .._runfiles.weights import hash_state
 
 
 def model_fingerprint(spec: str, module: nn.Module, extra: str = "") -> str:

@@ -28,10 +28,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import runfiles
-from ..durable import fsync, sha256_of
+from .._runfiles import runfiles
+from .._runfiles.durable import fsync, sha256_of
 from ..errors import UsageError
-from ..storage import write_errors
+from .._runfiles.storage import write_errors
 from . import lease
 from .checkpoint_read import (FILES, LATEST, MANIFEST, SHARDED_FILES, STEP, find_checkpoint,  # noqa: F401
                               load_training_state, load_weights, position, read_meta, release,
@@ -55,7 +55,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def plugin_versions() -> dict[str, str]:
-    from ..plugins import get_plugin_manager
+    from .._host.plugins import get_plugin_manager
     return {info.distribution: info.version for info in get_plugin_manager().plugins.values()}
 
 

@@ -5,7 +5,7 @@ and fall back past a corrupt or incomplete one to the newest valid one, with a o
 naming what was skipped; they hold a read lease (see :mod:`.lease`) so pruning never deletes
 what they read.
 
-A run folder is data (:mod:`vlkd_core.runfiles`): ``LATEST`` holds a checkpoint name
+A run folder is data (:mod:`vlkd_core._runfiles.runfiles`): ``LATEST`` holds a checkpoint name
 (``step-NNNNNNN``) of a folder directly under ``checkpoints/``, manifest entries are plain file
 names of their folder, and links are never followed, so nothing outside the run is read. A file
 its manifest vouches for but that does not parse is a one-line error naming it.
@@ -21,8 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import runfiles
-from ..durable import sha256_of
+from .._runfiles import runfiles
+from .._runfiles.durable import sha256_of
 from ..errors import UsageError
 from . import lease
 

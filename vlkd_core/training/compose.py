@@ -8,14 +8,14 @@ import torch
 from torch import nn
 
 from .. import api
-from ..abilities import GradCheckpointing
+from .._model.abilities import GradCheckpointing
 from ..contracts import LossNeeds, loss_needs
 from ..errors import UsageError
 from ..features.teacher import stored_tower
-from ..freeze import apply_freeze, lock
-from ..model import DualEncoder
-from ..grammar import parse_unlock, parse_weighted_names
-from ..sharing import sharing
+from .._model.freeze import apply_freeze, lock
+from .._model.model import DualEncoder
+from .._host.grammar import parse_unlock, parse_weighted_names
+from .._model.sharing import sharing
 from .bundle import Bundle
 from .config import TrainConfig
 from .inherit import inherited_parts, parse_inherit_layers

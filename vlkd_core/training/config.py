@@ -228,7 +228,7 @@ class TrainConfig:
     def check_fields(self, source: str = "flags") -> None:
         """Every field against its annotation (values coerced where harmless, e.g. 2 -> 2.0 for a
         float), its range and its choices; a UsageError naming the option otherwise."""
-        from ..typecheck import coerce, hints, show
+        from .._host.typecheck import coerce, hints, show
         declared = options()
         for key, ann in hints(type(self)).items():
             value = getattr(self, key)
@@ -243,7 +243,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         self.check_fields()
-        from ..grammar import parse_weighted_names
+        from .._host.grammar import parse_weighted_names
         parse_weighted_names(self.loss, "--loss")  # weights finite and > 0, before any run folder
         parse_weighted_names(self.data, "--data")
         if self.fsdp and self.precision == "fp16":
@@ -353,7 +353,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"--config: file '{path}' does not exist")
-    from ..runfiles import read_text
+    from .._runfiles.runfiles import read_text
     text = read_text(path, follow=True)  # not UTF-8: one line naming the file
     try:
         if path.suffix == ".toml":

@@ -17,12 +17,12 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-from .. import encoding
+from .._model import encoding
 from ..datasets.captions import captions_of, training_caption
 from ..datasets.keys import sample_key
-from ..images import ImagePreprocess, PairedViews
+from .._model.images import ImagePreprocess, PairedViews
 from ..datasets.sampling import EpochSampler, derive_seed, view_of, view_seed
-from ..workers import default_workers
+from .._runtime.workers import default_workers
 
 
 def seeded_transform(transform: Callable, image: Any, train: bool, seed: int) -> torch.Tensor:
@@ -161,7 +161,7 @@ def collate(items: list[dict | None], tokenize: Callable[[list[str]], Any] | Non
 
 
 class TrainingTokens:
-    """The tower's training tokens (:func:`vlkd_core.encoding.tokens`) as a loader's tokenizer
+    """The tower's training tokens (:func:`vlkd_core._model.encoding.tokens`) as a loader's tokenizer
     (workers fork with it)."""
 
     def __init__(self, tower: Any):
@@ -181,7 +181,7 @@ def _worker_init(worker_id: int) -> None:
 def build_loader(dataset: Dataset, image_transform: Callable, batch_size: int, seed: int,
                  rank: int, world: int, episode_size: int | None, workers: int | None, train_transforms: bool,
                  tokenize: Callable[[list[str]], Any] | None = None, views: Views | None = None):
-    """Returns (loader, view, sampler-or-None); ``workers`` None: :func:`vlkd_core.workers.default_workers`
+    """Returns (loader, view, sampler-or-None); ``workers`` None: :func:`vlkd_core._runtime.workers.default_workers`
     for this rank's epoch."""
     generator = torch.Generator().manual_seed(derive_seed(seed, "loader", rank))
     collate_fn = functools.partial(collate, tokenize=tokenize) if tokenize is not None else collate

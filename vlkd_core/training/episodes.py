@@ -24,11 +24,11 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from .. import encoding
-from ..distributed import all_gather_no_grad
+from .._model import encoding
+from .._runtime.distributed import all_gather_no_grad
 from ..errors import UsageError
 from ..datasets.sampling import derive_seed
-from ..workers import default_workers
+from .._runtime.workers import default_workers
 from .data import TrainView, collate
 
 SIDES = ("image", "text")

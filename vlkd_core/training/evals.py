@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import api
 from ..errors import UnknownComponentError, UsageError
-from ..grammar import parse_eval_spec, parse_weighted_names
+from .._host.grammar import parse_eval_spec, parse_weighted_names
 
 
 def suggested_evals(data: str) -> list[str]:
@@ -59,8 +59,8 @@ def eval_ended(model: Any, metrics: dict[str, float], run_dir: Any, config: Any 
     evaluated checkpoint's (0 for untrained towers); ``config`` the run's saved one, if any."""
     from pathlib import Path
 
-    from ..plugins import get_plugin_manager
-    from ..run_context import RunContext
+    from .._host.plugins import get_plugin_manager
+    from .._host.run_context import RunContext
     step = epoch = 0
     if checkpoint is not None:
         from .checkpoint import read_meta

@@ -151,7 +151,7 @@ def check_world(folder: Path, world: int) -> None:
 
 def shards_info(folder: Path) -> tuple[int, list[str]]:
     """(world size, names of the sharded tensors) from ``shards.json``, checked as data."""
-    from ..runfiles import read_json
+    from .._runfiles.runfiles import read_json
     path = Path(folder) / SHARDS
     info = read_json(path)
     world, sharded = info.get("world"), info.get("sharded")
@@ -165,7 +165,7 @@ def write_rank_files(tmp: Path, bundle: nn.Module, optimizer: torch.optim.Optimi
     """Write this rank's weights and optimizer slices into ``tmp``; returns the sharded names."""
     from safetensors.torch import save_file
     weights, sharded = local_weights(bundle, rank)
-    from ..storage import write_errors
+    from .._runfiles.storage import write_errors
     from .checkpoint import save_torch
     with write_errors(f"rank {rank}'s slices of checkpoint '{tmp}'", tmp):  # a full disk: one line
         save_file(weights, str(tmp / weights_file(rank)))

@@ -5,7 +5,7 @@ with fewer blocks, starting from the weights of the blocks it keeps.
 teacher's tower (and head); ``--inherit-layers image:0,2,4,6 text:0,3,6,9`` keeps those blocks
 (in the tower's depth order, the blocks ``--layer-decay`` counts), the others are removed. A tower
 names its blocks through ``blocks()`` (towers with a depth map have it, see
-:mod:`vlkd_core.depth`); removing blocks must leave a tower that still runs, which is checked
+:mod:`vlkd_core._model.depth`); removing blocks must leave a tower that still runs, which is checked
 with one forward pass: a block that changes the width or resolution cannot go (e.g. the first
 block of an EfficientNet stage), and the error names it.
 
@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..abilities import NamesBlocks
+from .._model.abilities import NamesBlocks
 from ..errors import UsageError
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..abilities import TextContext, TrimsPadding
-from ..images import describe_image_transforms
+from .._model.abilities import TextContext, TrimsPadding
+from .._model.images import describe_image_transforms
 
 INPUTS_FILE = "inputs.json"
 

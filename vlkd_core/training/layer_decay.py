@@ -1,6 +1,6 @@
 """Layer-wise learning-rate decay (``--layer-decay``, BEiT / timm's ``param_groups_layer_decay``):
 a tower parameter at depth d of L trains at ``lr * decay ** (L - d)``, so the stem moves least
-and the top most. Towers say how their parameters map to depth (``vlkd_core.depth``); heads on
+and the top most. Towers say how their parameters map to depth (``vlkd_core._model.depth``); heads on
 a tower sit at its top (factor 1); prototype heads and loss parameters are not scaled.
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import UsageError
-from ..abilities import LayerDepth
+from .._model.abilities import LayerDepth
 from .optim import DepthFn
 
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from .. import api
 from ..errors import UsageError
-from ..kinds import SINGULAR
+from .._host.kinds import SINGULAR
 from .config import TrainConfig
 
 

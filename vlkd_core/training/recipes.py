@@ -57,7 +57,7 @@ class RecipeUse:
             return ""
         if self.skipped_because:
             return f"recipe {self.name}: not used ({self.skipped_because}); options at their defaults"
-        from ..grammar import format_options
+        from .._host.grammar import format_options
         shown = " ".join(format_options(_flat(self.applied))) or "nothing left to set"
         return f"recipe {self.name}: {shown}"
 

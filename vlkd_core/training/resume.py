@@ -26,7 +26,7 @@ def _run_dir_of(folder: Path) -> Path:
 
 def saved_config(resume: str, run_dir: Path | None) -> tuple[dict[str, Any], Path]:
     """(the saved config of the checkpoint ``resume`` names, where it was read from)."""
-    from ..runfiles import read_json
+    from .._runfiles.runfiles import read_json
     from . import checkpoint as ckpt
     folder = ckpt.find_checkpoint(resume, run_dir)
     meta_path = folder / "meta.json"
@@ -81,7 +81,7 @@ def config_for_resume(given: dict[str, Any], source: str = "flags") -> TrainConf
 def completed_summary(run_dir: Path, step: int, total_steps: int) -> dict[str, Any]:
     """What ``train`` returns when asked to resume a run that already reached its last step:
     the run's own summary.json (left untouched), marked ``already_complete``."""
-    from ..runfiles import read_json
+    from .._runfiles.runfiles import read_json
     try:
         summary = read_json(Path(run_dir) / "summary.json")
     except UsageError:

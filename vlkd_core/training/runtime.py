@@ -95,9 +95,9 @@ def resolve_run_dir(cfg: TrainConfig, main: bool = True) -> Path:
 
 def check_run_dir(output_dir: Path, run_dir: Path) -> None:
     """A run is written only into a folder of runs and a run folder of its own (see
-    :mod:`vlkd_core.folders`), which holds no link a write could follow out of it."""
-    from .. import folders
-    from ..runfiles import first_link
+    :mod:`vlkd_core._runfiles.folders`), which holds no link a write could follow out of it."""
+    from .._runfiles import folders
+    from .._runfiles.runfiles import first_link
     folders.check_write_into(output_dir, "--output-dir")
     folders.claim(run_dir, "--name", folders.RUN, resume=True)
     link = first_link(run_dir) if run_dir.is_dir() else None

@@ -12,7 +12,7 @@ from typing import Any
 from .. import api
 from ..datasets.mixture import MixtureDataset, Source
 from ..errors import UsageError
-from ..grammar import parse_weighted_names
+from .._host.grammar import parse_weighted_names
 from .config import TrainConfig
 
 

@@ -2,9 +2,9 @@
 
 The teacher is locked and in eval mode; it is not part of the Bundle's parameters or state
 (checkpoints hold the student; a resumed run rebuilds the teacher from the same spec). Losses
-read its features of the step's batch through :class:`~vlkd_core.loss_inputs.LossInputs`
+read its features of the step's batch through :class:`~vlkd_core._model.loss_inputs.LossInputs`
 (``teacher_image``, ``teacher_text``, ``teacher_logit_scale``): images as the teacher's own
-preprocessing renders the very crop the student sees (:class:`~vlkd_core.images.PairedViews`),
+preprocessing renders the very crop the student sees (:class:`~vlkd_core._model.images.PairedViews`),
 captions through a feature cache (a caption's embedding never changes).
 
 SPEC is one of:
@@ -24,9 +24,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import encoding
+from .._model import encoding
 from ..errors import UsageError
-from ..notices import notice
+from .._runtime.notices import notice
 
 DEFAULT_SCALE = 100.0  # CLIP's trained (and capped) logit scale, when a teacher reports none
 # CPU BLAS and oneDNN take other kernels for one or two rows (matrix-vector), whose sums round
@@ -57,7 +57,7 @@ class TeacherModel(nn.Module):
         return super().train(False)
 
     def encode_image(self, images: torch.Tensor, device: torch.device | None = None) -> torch.Tensor:
-        """Preprocessed images -> float32 features (:func:`vlkd_core.encoding.features`)."""
+        """Preprocessed images -> float32 features (:func:`vlkd_core._model.encoding.features`)."""
         return _features(self.model.image_tower, self.model.image_head, images, device)
 
     def encode_texts(self, texts: list[str], device: torch.device | None = None) -> torch.Tensor:
@@ -124,7 +124,7 @@ def _run_scale(bundle: nn.Module) -> float | None:
 
 
 def _from_run(path: Path) -> tuple[nn.Module, float | None]:
-    from .. import loader
+    from .._model import loader
     if (path / loader.EXPORT_INFO).is_file():
         loaded = loader.load(path)
         return loaded.model, loader.export_info(path).get("logit_scale")
@@ -137,13 +137,13 @@ def _from_run(path: Path) -> tuple[nn.Module, float | None]:
 
 def _from_towers(spec: str, pretrained: str | None, cache_dir: str | None) -> tuple[nn.Module, float | None]:
     from .. import api
-    from ..model import DualEncoder
+    from .._model.model import DualEncoder
     specs = spec.split("+") if "+" in spec else [spec, spec]
     weights = (pretrained or "").split("+") if pretrained and "+" in spec else [pretrained, pretrained]
     if len(specs) != 2 or len(weights) != 2:
         raise UsageError(f"--teacher-model '{spec}': give one family:model or IMAGE_SPEC+TEXT_SPEC "
                          "(and --teacher-pretrained A+B for two specs)")
-    from ..sharing import sharing
+    from .._model.sharing import sharing
     with torch.random.fork_rng(devices=[]), sharing():  # the student's init is left alone
         towers = [api.build_backbone(s, modality=side, pretrained=w, **({"cache_dir": cache_dir} if cache_dir else {}))
                   for s, side, w in zip(specs, ("image", "text"), weights)]

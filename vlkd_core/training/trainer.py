@@ -23,12 +23,12 @@ import torch
 from ..contracts import EpochAware
 from ..errors import NonFiniteLossError, UsageError
 from ..features.teacher import adopt_views, check_covers, reinforced_teacher, teacher_source
-from ..images import PairedViews, training_transform
-from ..notices import notice
-from ..plugins import get_plugin_manager
-from ..run_context import RunContext, StepMetrics
-from ..runfiles import write_atomic
-from ..storage import write_errors
+from .._model.images import PairedViews, training_transform
+from .._runtime.notices import notice
+from .._host.plugins import get_plugin_manager
+from .._host.run_context import RunContext, StepMetrics
+from .._runfiles.runfiles import write_atomic
+from .._runfiles.storage import write_errors
 from . import checkpoint as ckpt
 from . import fsdp, wiseft
 from .cache import FeatureCache, model_fingerprint

@@ -62,7 +62,7 @@ def save_start_weights(run_dir: Path, model: nn.Module) -> Path:
 def load_start_weights(run_dir: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
-    from ..runfiles import is_real_dir, is_regular
+    from .._runfiles.runfiles import is_real_dir, is_regular
     path = Path(run_dir) / START
     if not path.is_file():
         raise UsageError(f"--wise-ft: run '{run_dir}' has no starting weights ({START}); it was "

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vlkd_core.distributed import run_local_processes
+from vlkd_core.sdk import run_local_processes
 
 sys.path.insert(0, str(Path(__file__).parent))  # spawned ranks import the worker by name
 import clip_dist_worker as worker  # noqa: E402

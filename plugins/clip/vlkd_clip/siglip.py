@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vlkd_core.contracts import LossNeeds
-from vlkd_core.distributed import all_gather_no_grad
+from vlkd_core.sdk import all_gather_no_grad
 from vlkd_core.errors import UsageError
 
 from .ring import FORMS, from_other_ranks

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vlkd_core.contracts import LossNeeds
-from vlkd_core.distributed import all_gather_no_grad, all_gather_with_grad, rank
+from vlkd_core.sdk import all_gather_no_grad, all_gather_with_grad, rank
 from vlkd_core.errors import UsageError
 
 from .infonce import soft_targets

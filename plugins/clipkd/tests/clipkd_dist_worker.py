@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 
 import vlkd_core
-from vlkd_core.distributed import rank, world_size
-from vlkd_core.loss_inputs import LossCall
+from vlkd_core.sdk import rank, world_size, LossCall
 from vlkd_core.testing import loss_inputs
 
 GLOBAL_BATCH, DIM, TEACHER_DIM = 6, 5, 7

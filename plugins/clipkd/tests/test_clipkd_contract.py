@@ -10,14 +10,14 @@ import torch
 
 import vlkd_core
 from vlkd_core.api import LOSS_WIDTHS
-from vlkd_core.loss_inputs import LossCall
+from vlkd_core.sdk import LossCall
 from vlkd_core.testing import check_loss
 
 torch.set_num_threads(1)
 NAMES = ["affinity-mimic", "relation-distill", "mobileclip-kd", "feature-distill", "interactive-contrast"]
 WIDTHS = {"student_dim": 8, "teacher_dim": 8, "teacher_model_dim": 12}
 
-# What each forward reads, as the engine fills it (vlkd_core.loss_inputs): the contract with
+# What each forward reads, as the engine fills it (vlkd_core._model.loss_inputs): the contract with
 # --teacher-model. A renamed parameter fails here, not in a training run.
 READS = {
     "affinity-mimic": ["image_features", "text_features", "teacher_image", "teacher_text", "teacher_logit_scale"],

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import vlkd_core
-from vlkd_core.distributed import run_local_processes
+from vlkd_core.sdk import run_local_processes
 
 sys.path.insert(0, str(Path(__file__).parent))  # spawned ranks import the worker by name
 import clipkd_dist_worker as worker  # noqa: E402

@@ -13,7 +13,7 @@ import torch
 
 import vlkd_core
 from vlkd_core.errors import UsageError
-from vlkd_core.loss_inputs import LossCall
+from vlkd_core.sdk import LossCall
 from vlkd_core.testing import loss_inputs
 
 sys.path.insert(0, str(Path(__file__).parent))

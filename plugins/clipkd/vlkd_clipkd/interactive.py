@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from vlkd_clip.infonce import soft_targets
 from vlkd_core.contracts import LossNeeds
-from vlkd_core.distributed import all_gather_no_grad, rank
+from vlkd_core.sdk import all_gather_no_grad, rank
 from vlkd_core.errors import UsageError
 
 from .common import StudentScale, ToTeacherWidth, check_features, unit

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from vlkd_core.contracts import LossNeeds
-from vlkd_core.distributed import all_gather_no_grad, all_gather_with_grad
+from vlkd_core.sdk import all_gather_no_grad, all_gather_with_grad
 
 from .common import StudentScale, both_ways, check_features, positive, teacher_scale, unit
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 import vlkd_core
-from vlkd_core.distributed import rank, world_size
+from vlkd_core.sdk import rank, world_size
 
 GLOBAL_BATCH, K, STEPS = 8, 5, 3
 

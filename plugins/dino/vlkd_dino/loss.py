@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vlkd_core.contracts import LossNeeds
-from vlkd_core.distributed import all_reduce_sum, world_size
+from vlkd_core.sdk import all_reduce_sum, world_size
 from vlkd_core.errors import UsageError
 
 

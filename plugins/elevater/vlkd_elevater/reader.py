@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from vlkd_core.errors import DataError, UsageError
-from vlkd_core.images import to_rgb
+from vlkd_core.sdk import to_rgb
 
 from .catalog import MULTILABEL, shipped_prompts
 

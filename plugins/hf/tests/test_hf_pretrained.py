@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 import vlkd_core as vlkd
 from vlkd_core.errors import UsageError
-from vlkd_core.hub import hub_reachable
+from vlkd_core.sdk import hub_reachable
 
 pytestmark = pytest.mark.slow  # trains, starts processes or loads pretrained weights
 

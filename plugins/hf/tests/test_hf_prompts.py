@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 import vlkd_core as vlkd
 from vlkd_core.errors import UsageError
-from vlkd_core.freeze import lock
+from vlkd_core.sdk import lock
 from vlkd_core.testing import check_backbone
 
 TEXTS = ["a small red circle", "the cat sits on the mat . a kitten is sitting on a rug"]

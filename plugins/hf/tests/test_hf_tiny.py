@@ -8,7 +8,7 @@ from transformers import AutoModel
 
 import vlkd_core as vlkd
 from vlkd_core.errors import UsageError
-from vlkd_core.freeze import lock
+from vlkd_core.sdk import lock
 from vlkd_core.testing import check_backbone, check_text_padding
 
 TEXTS = ["a small red circle", "the cat sits on the mat . a kitten is sitting on a rug"]
@@ -108,7 +108,7 @@ def test_save_and_load_tower_from_local_file(tiny_bert, tmp_path):
 
 
 def test_lock_and_unlock_through_the_engine(tiny_bert):
-    # the engine's one door (vlkd_core.freeze.lock); the factory has no lock option
+    # the engine's one door (vlkd_core.sdk.lock); the factory has no lock option
     with pytest.raises(UsageError, match="lock"):
         vlkd.build_backbone(f"hf:{tiny_bert}", modality="text", lock=True)
     locked = lock(vlkd.build_backbone(f"hf:{tiny_bert}", modality="text"))

@@ -6,7 +6,7 @@ from pathlib import Path
 from torch import nn
 
 from vlkd_core.errors import UsageError
-from vlkd_core.freeze import apply_freeze
+from vlkd_core.sdk import apply_freeze
 
 from .pooling import POOLERS
 from .promptbert import DEFAULT_TEMPLATE
@@ -85,7 +85,7 @@ def _peft_target(tower: nn.Module) -> nn.Module:
 def load_tower_file(tower: nn.Module, path: str) -> bool:
     """Load a tower state dict saved with ``torch.save(tower.state_dict())`` / safetensors.
     A tower saved without learnable prompts may get new ones; returns whether prompts were loaded."""
-    from vlkd_core.weights import load_state_dict_file
+    from vlkd_core.sdk import load_state_dict_file
     state = load_state_dict_file(Path(path).expanduser(), flag="--pretrained")
     try:
         missing, unexpected = tower.load_state_dict(state, strict=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from vlkd_core.errors import UsageError
 
-from vlkd_core.hub import hub_offline_when_unreachable
+from vlkd_core.sdk import hub_offline_when_unreachable
 
 # Hub ids with an offline copy in an installable package: (module, function returning the dir).
 PACKAGED_COPIES = {

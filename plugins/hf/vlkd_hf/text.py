@@ -6,7 +6,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vlkd_core.depth import DepthFromBlocks
+from vlkd_core.sdk import DepthFromBlocks
 
 from .checkpointing import set_grad_checkpointing
 from .depth import HF_DEPTH

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vlkd_core.depth import DepthFromBlocks
-from vlkd_core.images import ImagePreprocess, ImageSpec, interpolation_mode
+from vlkd_core.sdk import DepthFromBlocks, ImagePreprocess, ImageSpec, interpolation_mode
 
 from .checkpointing import set_grad_checkpointing
 from .depth import HF_DEPTH

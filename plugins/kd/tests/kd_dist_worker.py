@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 import vlkd_core
-from vlkd_core.distributed import rank, world_size
+from vlkd_core.sdk import rank, world_size
 
 LOSSES = {"barlowtwins": {}, "seed": {"queue_size": 10}, "vicreg": {},
           "compress-2q": {"queue_size": 10}, "compress-1q": {"queue_size": 10}}

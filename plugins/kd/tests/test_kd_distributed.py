@@ -1,7 +1,7 @@
 """KD losses under torch.distributed (2 gloo CPU processes) against one process on the
 concatenated batch.
 
-What is compared (the DDP convention of vlkd_core.distributed): rank r computes the loss L_r on
+What is compared (the DDP convention of vlkd_core._runtime.distributed): rank r computes the loss L_r on
 its half of the batch; DDP averages gradients over ranks, so the objective it optimises is
 mean_r L_r. Hence, per step: mean_r L_r equals the single-process loss L, and rank r's gradient
 on its local student rows divided by the world size equals the rows of dL/ds of the single
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vlkd_core.distributed import run_local_processes
+from vlkd_core.sdk import run_local_processes
 
 sys.path.insert(0, str(Path(__file__).parent))  # spawned ranks import the worker by name
 import kd_dist_worker as worker  # noqa: E402

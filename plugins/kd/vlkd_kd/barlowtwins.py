@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from vlkd_core.contracts import LossNeeds
-from vlkd_core.distributed import all_reduce_sum, world_size
+from vlkd_core.sdk import all_reduce_sum, world_size
 
 from .common import check_pair
 

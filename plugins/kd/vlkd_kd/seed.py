@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from vlkd_core.contracts import LossNeeds
-from vlkd_core.distributed import all_gather_no_grad
+from vlkd_core.sdk import all_gather_no_grad
 
 from .common import check_pair, positive, unit
 from .state import QueueMixin

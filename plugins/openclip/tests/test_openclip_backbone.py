@@ -10,9 +10,9 @@ from PIL import Image
 
 import vlkd_core as vlkd
 from vlkd_core.errors import UsageError
-from vlkd_core.freeze import lock
+from vlkd_core.sdk import lock
 from vlkd_core.testing import check_backbone
-from vlkd_core.hub import hub_reachable
+from vlkd_core.sdk import hub_reachable
 
 TEXTS = ["a small red circle", "a large blue square above a green triangle"]
 
@@ -119,7 +119,7 @@ def test_image_size_and_train_transform(tiny_clip):
 
 
 def test_open_clip_lock_through_the_engine_and_partial_unlock(tiny_clip):
-    # the engine's one door (vlkd_core.freeze.lock) calls the tower's lock_tower(), which applies
+    # the engine's one door (vlkd_core.sdk.lock) calls the tower's lock_tower(), which applies
     # open_clip's own lock with the options the tower was built with
     build = lambda **kw: vlkd.build_backbone(f"openclip:{tiny_clip}", **kw)
     with pytest.raises(UsageError, match="lock"):

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import vlkd_core as vlkd
 from vlkd_core.errors import UsageError
-from vlkd_core.freeze import lock
+from vlkd_core.sdk import lock
 from vlkd_core.testing import check_backbone
 
 CAPTIONS = ["red circle", "a large blue square above a green triangle"]

@@ -6,8 +6,7 @@ from pathlib import Path
 from torch import nn
 
 from vlkd_core.errors import UsageError
-from vlkd_core.hub import hub_offline_when_unreachable
-from vlkd_core.sdk import shared_build
+from vlkd_core.sdk import hub_offline_when_unreachable, shared_build
 from .towers import OpenCLIPImageTower, OpenCLIPTextTower
 
 SCHEMAS = ("hf-hub:", "local-dir:")
@@ -19,7 +18,7 @@ def _tower_file_state(pretrained: str | None) -> dict | None:
     (then the file is a full OpenCLIP checkpoint, handed to open_clip's own loader)."""
     if pretrained is None or not Path(pretrained).expanduser().is_file():
         return None
-    from vlkd_core.weights import load_state_dict_file
+    from vlkd_core.sdk import load_state_dict_file
     state = load_state_dict_file(Path(pretrained).expanduser(), flag="--pretrained")
     prefixes = {key.split(".", 1)[0] for key in state}
     # an image tower's keys, or a text tower's (with its learnable prompt, if any)

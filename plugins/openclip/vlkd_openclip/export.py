@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 from vlkd_core.errors import UsageError
-from vlkd_core.grammar import parse_backbone_spec
-from vlkd_core.sdk import as_linear, export_part, has_bias
+from vlkd_core.sdk import parse_backbone_spec, as_linear, export_part, has_bias
 
 FORMAT = "open_clip"
 

@@ -7,8 +7,7 @@ import torch
 from torch import nn
 
 from vlkd_core.errors import UsageError
-from vlkd_core.prompt_context import CTX_INIT_STD
-from vlkd_core.prompt_context import PromptContext as BasePromptContext
+from vlkd_core.sdk import CTX_INIT_STD, PromptContext as BasePromptContext
 
 
 class PromptContext(BasePromptContext):

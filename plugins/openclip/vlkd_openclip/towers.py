@@ -6,8 +6,7 @@ from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from open_clip.transformer import text_global_pool
 from torch import nn
 
-from vlkd_core.depth import DepthFromBlocks
-from vlkd_core.images import ImagePreprocess, ImageSpec, interpolation_mode
+from vlkd_core.sdk import DepthFromBlocks, ImagePreprocess, ImageSpec, interpolation_mode
 
 from .prompts import PromptContext, make_prompt, text_parts
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from vlkd_core.distributed import rank, world_size
+from vlkd_core.sdk import rank, world_size
 from vlkd_core.training.runtime import Runtime
 from vlkd_core.training.trainer import Trainer
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vlkd_core.distributed import run_local_processes
+from vlkd_core.sdk import run_local_processes
 from vlkd_core.training.episodes import episode_for
 from vlkd_core.training.runtime import Runtime
 from vlkd_core.training.trainer import Trainer

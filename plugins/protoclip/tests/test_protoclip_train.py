@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from vlkd_cli.app import app
-from vlkd_core.plugins import get_plugin_manager
+from vlkd_core import get_plugin_manager
 
 sys.path.insert(0, str(Path(__file__).parent))
 import protoclip_killer  # noqa: E402

@@ -12,7 +12,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from vlkd_core.distributed import is_distributed
+from vlkd_core.sdk import is_distributed
 from vlkd_core.errors import UsageError
 
 from . import clustering, figures

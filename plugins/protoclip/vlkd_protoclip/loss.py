@@ -10,7 +10,7 @@ from torch import nn
 from vlkd_core import api
 from vlkd_core.contracts import LossNeeds
 from vlkd_core.errors import UsageError
-from vlkd_core.notices import notice
+from vlkd_core.sdk import notice
 
 from . import episode as episodes
 from .clustering import DIAGNOSTICS

@@ -7,7 +7,7 @@ from PIL import Image
 
 import vlkd_core as vlkd
 from vlkd_core.errors import UsageError
-from vlkd_core.freeze import lock
+from vlkd_core.sdk import lock
 from vlkd_core.testing import check_backbone
 from vlkd_timm.weights import load_weights_into, map_by_order
 
@@ -69,7 +69,7 @@ def test_unknown_tag_and_name():
 
 
 def test_lock_and_unlock_through_the_engine():
-    # locking is the engine's one door (vlkd_core.freeze.lock); the factory has no lock option
+    # locking is the engine's one door (vlkd_core.sdk.lock); the factory has no lock option
     with pytest.raises(UsageError, match="lock"):
         vlkd.build_backbone("timm:test_resnet", image_size=32, lock=True)
     tower = lock(vlkd.build_backbone("timm:test_resnet", image_size=32), unlock="model.layer4.*,!*bn*")

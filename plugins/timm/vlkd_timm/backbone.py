@@ -9,9 +9,9 @@ from timm.data import resolve_data_config
 from torch import nn
 
 from vlkd_core.errors import UsageError
-from vlkd_core.images import ImagePreprocess, ImageSpec, interpolation_mode
+from vlkd_core.sdk import ImagePreprocess, ImageSpec, interpolation_mode
 
-from vlkd_core.hub import hub_offline_when_unreachable
+from vlkd_core.sdk import hub_offline_when_unreachable
 from .weights import load_weights_into
 
 DEFAULT_TAGS = ("default", "true", "yes", "1")

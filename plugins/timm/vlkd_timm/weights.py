@@ -56,7 +56,7 @@ def _foreign(state: dict, model: nn.Module) -> bool:
 
 def load_weights_into(model: nn.Module, path: str | Path) -> None:
     """Load a local file into a timm model (with or without its classifier)."""
-    from vlkd_core.weights import load_state_dict_file
+    from vlkd_core.sdk import load_state_dict_file
     state = load_state_dict_file(Path(path).expanduser(), flag="--pretrained")
     if state and all(k.startswith("model.") for k in state):  # a saved vlkd tower
         state = {k[len("model."):]: v for k, v in state.items()}

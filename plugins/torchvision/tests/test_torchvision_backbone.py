@@ -9,9 +9,9 @@ from PIL import Image
 
 import vlkd_core as vlkd
 from vlkd_core.errors import UsageError
-from vlkd_core.freeze import keep_frozen_in_eval, lock
+from vlkd_core.sdk import keep_frozen_in_eval, lock
 from vlkd_core.testing import check_backbone
-from vlkd_core.images import eval_transform
+from vlkd_core.sdk import eval_transform
 from vlkd_torchvision.transforms import spec_from_weights
 
 torch.set_num_threads(1)
@@ -130,7 +130,7 @@ def test_offline_download_fails_with_a_clear_message(tmp_path):
 
 
 def test_lock_and_partial_unlock_through_the_engine():
-    # locking is the engine's one door (vlkd_core.freeze.lock); the factory has no lock option
+    # locking is the engine's one door (vlkd_core.sdk.lock); the factory has no lock option
     with pytest.raises(UsageError, match="lock"):
         vlkd.build_backbone("torchvision:mobilenet_v3_small", image_size=32, lock=True)
     tower = lock(vlkd.build_backbone("torchvision:mobilenet_v3_small", image_size=32))

@@ -8,10 +8,10 @@ import torch
 import torchvision
 from torch import nn
 
-from vlkd_core.depth import DepthFromBlocks
+from vlkd_core.sdk import DepthFromBlocks
 from vlkd_core.errors import UsageError
 
-from vlkd_core.images import ImagePreprocess, ImageSpec
+from vlkd_core.sdk import ImagePreprocess, ImageSpec
 
 from .transforms import spec_from_weights
 
@@ -150,7 +150,7 @@ def measure_output_dim(model: nn.Module, image_size: int, name: str) -> int:
 def load_local_weights(model: nn.Module, path: str, classifier: str) -> None:
     """Load a torchvision checkpoint (with or without its classifier) or a saved tower
     (``model.``-prefixed keys); every backbone tensor must be present."""
-    from vlkd_core.weights import load_state_dict_file
+    from vlkd_core.sdk import load_state_dict_file
     state = load_state_dict_file(Path(path).expanduser(), flag="--pretrained")
     if state and all(k.startswith("model.") for k in state):
         state = {k[len("model."):]: v for k, v in state.items()}

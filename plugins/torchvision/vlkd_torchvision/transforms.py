@@ -1,10 +1,10 @@
 """What torchvision weights expect of an image (side, normalisation, filter); the transforms
-themselves are the core's (``vlkd_core.images``), shared by every image family."""
+themselves are the core's (``vlkd_core._model.images``), shared by every image family."""
 from __future__ import annotations
 
 from torchvision.transforms import InterpolationMode
 
-from vlkd_core.images import ImageSpec
+from vlkd_core.sdk import ImageSpec
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

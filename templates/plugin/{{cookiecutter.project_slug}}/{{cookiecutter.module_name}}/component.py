@@ -24,7 +24,7 @@ class CosineDistillLoss(nn.Module):
 {% elif cookiecutter.kind == 'backbone' %}
 import zlib
 
-from vlkd_core.images import ImagePreprocess, ImageSpec
+from vlkd_core.sdk import ImagePreprocess, ImageSpec
 
 
 class TinyImageTower(nn.Module):

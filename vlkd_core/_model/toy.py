@@ -84,6 +84,6 @@ def build_toy_backbone(model: str, modality: str = "image", pretrained: str | No
     tower = (ToyImageTower(width, output_dim, image_size) if modality == "image"
              else ToyTextTower(width, output_dim, dropout=dropout))
     if pretrained:
-        from .weights import load_state_dict_file
+        from .._runfiles.weights import load_state_dict_file
         tower.load_state_dict(load_state_dict_file(pretrained, flag="pretrained"))
     return tower

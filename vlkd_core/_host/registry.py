@@ -7,7 +7,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 from .component_info import ComponentInfo
-from .errors import ComponentCollisionError, UnknownComponentError
+from ..errors import ComponentCollisionError, UnknownComponentError
 from .kinds import KIND_TABLE, KINDS, SINGULAR, Kind
 
 __all__ = ["KIND_TABLE", "KINDS", "SINGULAR", "Kind", "Component", "ComponentInfo", "Registry",

@@ -1,7 +1,7 @@
 """DualEncoder: an image tower and a text tower, each with an optional head.
 
 Evaluators only rely on ``encode_images(list[PIL])`` and ``encode_texts(list[str])``; both go
-through :mod:`vlkd_core.encoding`, the engine's one encode path.
+through :mod:`vlkd_core._model.encoding`, the engine's one encode path.
 """
 from __future__ import annotations
 

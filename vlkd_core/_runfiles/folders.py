@@ -16,7 +16,7 @@ import os
 import re
 from pathlib import Path
 
-from .errors import UsageError
+from ..errors import UsageError
 from .runfiles import is_real_dir
 
 RUN, CHECKPOINT, STORE, EXPORT = "run", "checkpoint", "feature store", "export"

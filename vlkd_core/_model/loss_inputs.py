@@ -34,7 +34,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
-from .errors import UsageError
+from ..errors import UsageError
 
 FIELDS = ("student", "teacher", "image_features", "text_features", "image_tower_features",
           "text_tower_features", "student_tower_features", "teacher_tower_features", "labels",

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import pluggy
 
 from .component_info import ComponentInfo
-from .errors import PluginError
+from ..errors import PluginError
 from .kinds import REGISTRATION_HOOKS, Kind
 
 _CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("vlkd_registering", default=None)

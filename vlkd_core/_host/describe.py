@@ -61,7 +61,7 @@ class Option:
 def options(factory: Any) -> list[Option]:
     """Keyword options of a factory. For a class: its ``__init__``'s, then, while an
     ``__init__`` takes ``**options``, those of the next ``__init__`` up the MRO (the way
-    :func:`vlkd_core.typecheck.hints` collects annotations), the most derived declaration winning."""
+    :func:`vlkd_core._host.typecheck.hints` collects annotations), the most derived declaration winning."""
     if not inspect.isclass(factory):
         return _signature_options(factory, getattr(factory, "__qualname__", repr(factory)), skip=0)
     found: dict[str, Option] = {}

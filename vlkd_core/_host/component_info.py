@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Any, Union
 
-from .errors import PluginError, suggest
+from ..errors import PluginError, suggest
 
 # A backbone family's model names: a list, a zero-argument callable returning them, a lazy
 # "module:attr" naming such a callable or list, or None when any name is accepted.

@@ -7,7 +7,7 @@
 :func:`encode_images` / :func:`encode_texts` do all of it in eval mode without autograd (every
 module's own mode restored after) and return float32 ``[N, D]`` features, L2-normalised unless
 ``normalize=False``: ``DualEncoder.encode_images/encode_texts`` (what evaluators call) and
-``vlkd.load``'s :class:`~vlkd_core.loaded_model.LoadedModel`. Paths that batch their own inputs
+``vlkd.load``'s :class:`~vlkd_core._model.loaded_model.LoadedModel`. Paths that batch their own inputs
 use the pieces: the evaluators' DataLoader (:func:`image_transform` in its workers,
 :func:`features` per batch), the feature store (:func:`features` on its batches, no head),
 training's step (``Bundle._encode``: :func:`tokens` and :func:`forward` in the bundle's mode,

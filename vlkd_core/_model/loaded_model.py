@@ -1,7 +1,7 @@
 """LoadedModel: a trained run's two towers and heads, ready to embed images and texts.
 
 What ``vlkd.load(RUN)`` returns: OpenCLIP's ``model.encode_image`` / sentence-transformers'
-``encode`` for any composition of plugins, through :mod:`vlkd_core.encoding` (the path evaluation
+``encode`` for any composition of plugins, through :mod:`vlkd_core._model.encoding` (the path evaluation
 and the feature store take). Inputs go through the towers' eval transforms (``preprocess`` for one
 PIL image, ``tokenizer`` for a list of strings); features come back on the model's device,
 L2-normalised unless ``normalize=False``.
@@ -62,7 +62,7 @@ class LoadedModel:
         """Strings -> the text tower's input (a token tensor, or a dict of tensors)."""
         return encoding.tokens(self.text_tower, [texts] if isinstance(texts, str) else texts)
 
-    # -- embeddings (vlkd_core.encoding, as evaluation computes them) ----------------------------
+    # -- embeddings (vlkd_core._model.encoding, as evaluation computes them) ----------------------------
     def encode_image(self, images: Any, batch_size: int = 64, normalize: bool = True) -> torch.Tensor:
         """PIL images (a list, or one), or a preprocessed batch [B, 3, H, W] -> [B, D] features."""
         return encoding.encode_images(self.image_tower, self.image_head, images, batch_size, normalize,

@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import nn
 
-from .errors import UsageError
+from ..errors import UsageError
 
 
 class MissingTower(nn.Module):

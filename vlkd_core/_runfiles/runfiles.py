@@ -17,7 +17,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from ..errors import UsageError
 
 ENTRY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,199}")  # no '/', no leading '.': never '..'
 SHOWN = 48  # bytes of a bad file quoted in a message

@@ -21,9 +21,9 @@ from typing import Any, Iterable
 
 import pluggy
 
-from . import hookspecs
+from .. import hookspecs
 from .component_info import ComponentInfo
-from .errors import ComponentCollisionError, PluginError, VlkdError, suggest
+from ..errors import ComponentCollisionError, PluginError, VlkdError, suggest
 from .kinds import KIND_TABLE, KINDS, REGISTRATION_HOOKS, Kind
 from .registration import Claim, PluginShim, registrar
 from .registry import Component, Registry
@@ -107,7 +107,7 @@ class VlkdPluginManager:
         """A misspelt name in VLKD_DISABLE_PLUGINS / --disable-plugin would disable nothing."""
         import warnings
 
-        from .errors import suggest
+        from ..errors import suggest
         for name in sorted(self.disabled - set(self.plugins)):
             hint = suggest(name, self.plugins)
             warnings.warn(f"{DISABLE_ENV} / --disable-plugin: no plugin named '{name}'"

@@ -23,7 +23,7 @@ from typing import Iterable, Sequence
 from torch import nn
 
 from .abilities import LocksItself
-from .errors import UsageError
+from ..errors import UsageError
 
 FROZEN_FLAG = "_vlkd_frozen"
 _GLOB_CHARS = set("*?[")

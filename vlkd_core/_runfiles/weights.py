@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from ..errors import UsageError
 
 
 def load_state_dict_file(path: str | Path, flag: str = "--pretrained") -> dict:

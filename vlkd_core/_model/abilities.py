@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 @runtime_checkable
 class HasImageSpec(Protocol):
-    image_spec: Any  # vlkd_core.images.ImageSpec
+    image_spec: Any  # vlkd_core._model.images.ImageSpec
 
 
 @runtime_checkable

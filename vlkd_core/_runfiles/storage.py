@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import StorageError, VlkdError
+from ..errors import StorageError, VlkdError
 
 DISK_FULL = "disk full"
 BY_ERRNO = {errno.ENOSPC: DISK_FULL, errno.EDQUOT: DISK_FULL, errno.EROFS: "read-only file system",

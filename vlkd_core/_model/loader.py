@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from .errors import UsageError
+from ..errors import UsageError
 from .loaded_model import LoadedModel
-from .runfiles import is_regular, read_json
+from .._runfiles.runfiles import is_regular, read_json
 
 EXPORT_INFO = "vlkd_export.json"    # written by every `vlkd export` format
 EXPORT_CONFIG = "config.json"       # the resolved TrainConfig (safetensors format)
@@ -31,8 +31,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
                          "folder or a `vlkd export --format safetensors` folder)")
     if os.path.lexists(path / EXPORT_INFO):
         return _load_export(path, device)
-    from .training import checkpoint
-    from .training.restore import load_run
+    from ..training import checkpoint
+    from ..training.restore import load_run
     restored = load_run(path)
     checkpoint.release(restored.checkpoint)  # the weights are in memory: pruning may go on
     return LoadedModel(restored.model, restored.config, restored.checkpoint, device)
@@ -52,8 +52,8 @@ def export_info(folder: Path) -> dict:
 def _load_export(folder: Path, device: str | torch.device) -> LoadedModel:
     from safetensors.torch import load_model
 
-    from .training.compose import compose
-    from .training.config import TrainConfig
+    from ..training.compose import compose
+    from ..training.config import TrainConfig
     info = export_info(folder)
     if info["format"] != "safetensors":
         raise UsageError(f"'{folder}' is a '{info['format']}' export, which its own library loads; "

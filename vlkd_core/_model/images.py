@@ -152,7 +152,7 @@ def train_transform(spec: ImageSpec, augment: str = "openclip") -> Callable:
     if augment == "none":
         return eval_transform(spec)
     if augment not in _AUGMENTATIONS:
-        from .errors import UsageError
+        from ..errors import UsageError
         raise UsageError(f"--augment '{augment}' must be one of {', '.join(AUGMENT_PRESETS)}")
     scale, flip = _AUGMENTATIONS[augment]
     return RandomCropTransform(spec, scale, flip)

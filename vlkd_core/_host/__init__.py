@@ -1,0 +1,1 @@
+"""The plugin host, private (plugins import vlkd_core.sdk): plugin manager, registries, grammars."""

@@ -1,0 +1,1 @@
+"""Run files, private (plugins import vlkd_core.sdk): what vlkd writes and reads back, folder rules."""

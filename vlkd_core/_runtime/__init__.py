@@ -1,0 +1,1 @@
+"""The runtime, private (plugins import vlkd_core.sdk): ranks, worker processes, network, notices."""
