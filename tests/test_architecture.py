@@ -227,3 +227,76 @@ def test_the_run_config_evals_and_training_sources_import_no_circle():
     assert "vlkd_core.training.evals" in graph["vlkd_core.training.config"]  # the check sees the edge
     circles = [_circle(graph, f"vlkd_core.training.{m}") for m in ("evals", "sources")]
     assert circles == [None, None], [" -> ".join(c) for c in circles if c]
+
+
+# --- the layout: a public surface, the rest private by role ----------------------------------
+
+PUBLIC_MODULES = {"__init__", "api", "sdk", "hookspecs", "contracts", "errors", "testing", "safety"}
+PRIVATE_PACKAGES = {"_host", "_runtime", "_runfiles", "_model"}
+SUBPACKAGES = {"training", "evaluation", "features", "exports", "datasets", "report", "builtins", "data"}
+
+
+def test_every_core_module_is_public_or_in_a_package_by_role():
+    """The top level of vlkd_core is its public surface (docs/architecture.md, Layout); every
+    other module lives in a private package named for its role, or in a named sub-package."""
+    core = ROOT / "vlkd_core"
+    stray = sorted(p.name for p in core.glob("*.py") if p.stem not in PUBLIC_MODULES)
+    assert not stray, f"move into a package by role ({', '.join(sorted(PRIVATE_PACKAGES))}): {stray}"
+    folders = {p.name for p in core.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders - PRIVATE_PACKAGES - SUBPACKAGES == set(), folders
+    for name in PRIVATE_PACKAGES:
+        doc = ast.get_docstring(ast.parse((core / name / "__init__.py").read_text())) or ""
+        assert "private" in doc and "\n" not in doc, f"{name}/__init__.py: one line saying its role, private"
+
+
+def _jinja_masked(text: str) -> str:
+    """The template's Jinja markup replaced, length for length, so the file parses as Python."""
+    text = re.sub(r"\{%.*?%\}", lambda m: "#" + " " * (len(m.group()) - 1), text)
+    return re.sub(r"\{\{.*?\}\}", lambda m: "x" * len(m.group()), text)
+
+
+def _private_imports(tree: ast.AST) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(tree):  # function-level imports included
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.append((node.lineno, node.module))
+            if node.module == "vlkd_core":
+                found += [(node.lineno, f"vlkd_core.{a.name}") for a in node.names]
+    return [(line, name) for line, name in found
+            if name.startswith("vlkd_core.") and name.split(".")[1].startswith("_")
+            and not name.split(".")[1].startswith("__")]
+
+
+def test_no_plugin_imports_a_private_core_module():
+    """Plugins, and the template third parties start from, import the SDK (and the public
+    modules), never vlkd_core._anything."""
+    paths = sorted(ROOT.glob("plugins/**/*.py")) + sorted((ROOT / "templates").rglob("*.py"))
+    assert len(paths) > 50
+    found = []
+    for path in paths:
+        text = path.read_text()
+        tree = ast.parse(_jinja_masked(text) if "templates" in path.parts else text)
+        found += [f"{path.relative_to(ROOT)}:{line} {name}" for line, name in _private_imports(tree)]
+    assert not found, found
+
+
+def test_every_sdk_name_resolves():
+    import vlkd_core.sdk as sdk
+    missing = []
+    for name in sdk.__all__:
+        try:
+            getattr(sdk, name)
+        except (AttributeError, ImportError) as exc:
+            missing.append(f"{name}: {exc}")
+    assert not missing, missing
+
+
+def test_the_sdk_exports_every_tower_ability():
+    """Each optional tower ability is a Protocol a plugin can name through the SDK."""
+    import vlkd_core.sdk as sdk
+    from vlkd_core._model import abilities
+    protocols = {name for name, value in vars(abilities).items() if isinstance(value, type)
+                 and getattr(value, "_is_protocol", False) and value.__module__ == abilities.__name__}
+    assert len(protocols) >= 10 and protocols <= set(sdk.__all__), protocols - set(sdk.__all__)
