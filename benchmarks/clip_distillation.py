@@ -80,8 +80,16 @@ def train(out: Path, name: str, common: list[str], *flags: str) -> dict:
 
 def summary_row(out: Path, name: str) -> dict:
     summary = json.loads((out / name / "summary.json").read_text())
+    shapes = json.loads((out / name / "inputs.json").read_text())["first_batch"]  # what reached the model
     return {"row": name, "seconds": float((out / name / "wall_seconds").read_text()),
-            "train_seconds": summary["train_seconds"], **{m: summary["metrics"].get(m) for m in METRICS}}
+            "train_seconds": summary["train_seconds"], **{m: summary["metrics"].get(m) for m in METRICS},
+            "image_batch": shapes["image"], "text_batch": shapes["text"]}
+
+
+def shape_of(row: dict) -> str:
+    text = row["text_batch"]
+    text = text.get("input_ids", next(iter(text.values()))) if isinstance(text, dict) else text
+    return f"{'x'.join(map(str, row['image_batch']))} / {'x'.join(map(str, text))}"
 
 
 def teacher(out: Path, common: list[str], args) -> list[dict]:
@@ -114,7 +122,10 @@ def store_rows(out: Path, teacher_run: Path, common: list[str], csv: Path, args)
     stored = train(out, "reinforced-store", common, *student_flags(teacher_run, args, False), "--loss", STORE_LOSS,
                    "--teacher-features", str(store))
     stored["extract_seconds"] = round(extract_seconds, 1)
+    if shape_of(live) != shape_of(stored):  # not the same job: no saving to speak of
+        raise SystemExit(f"the store and live runs saw different inputs: {shape_of(stored)} against {shape_of(live)}")
     stored["teacher_seconds_saved"] = round(live["train_seconds"] - stored["train_seconds"], 1)
+    stored["speedup_vs_live"] = round(live["train_seconds"] / stored["train_seconds"], 2)
     stored["max_weight_diff_vs_live"] = max_weight_diff(out / "live-k-views", out / "reinforced-store")
     return [live, stored]
 
@@ -134,15 +145,16 @@ def max_weight_diff(run_a: Path, run_b: Path) -> float:
 
 
 def report(rows: list[dict]) -> None:
-    print("| row | " + " | ".join(METRICS) + " | train s | wall s |")
-    print("|---" * (len(METRICS) + 3) + "|")
+    print("| row | " + " | ".join(METRICS) + " | first batch (image / tokens) | train s | wall s |")
+    print("|---" * (len(METRICS) + 4) + "|")
     for r in rows:
         cells = " | ".join("–" if r.get(m) is None else f"{r[m]:.3f}" for m in METRICS)
-        print(f"| {r['row']} | {cells} | {r['train_seconds']:.1f} | {r['seconds']:.1f} |")
+        print(f"| {r['row']} | {cells} | {shape_of(r)} | {r['train_seconds']:.1f} | {r['seconds']:.1f} |")
     for r in rows:
         if "extract_seconds" in r:
             print(f"\nreinforced store: extraction {r['extract_seconds']} s; training saved "
-                  f"{r['teacher_seconds_saved']} s of teacher time against the live teacher on the same views; "
+                  f"{r['teacher_seconds_saved']} s of teacher time ({r['speedup_vs_live']}x) against the live "
+                  "teacher on the same views and input shapes; "
                   f"largest final-weight difference from that live run {r['max_weight_diff_vs_live']:.2e}")
 
 
