@@ -17,8 +17,8 @@ SPEC is one of:
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -67,7 +67,7 @@ class TeacherModel(nn.Module):
         batch different captions together; this way they agree bit for bit."""
         tokens = encoding.tokens(self.model.text_tower, texts)
         lengths = _token_counts(tokens)
-        if lengths is None:  # fixed-length tokens (open_clip's context): no padding differs
+        if lengths is None:  # no right-padded attention mask to group by: the tokeniser's batch as it is
             return _features(self.model.text_tower, self.model.text_head, tokens, device)
         out: torch.Tensor | None = None
         for length in lengths.unique().tolist():
