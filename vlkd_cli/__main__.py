@@ -1,3 +1,3 @@
-from vlkd_cli.app import main
+from vlkd_cli.app import run
 
-main()
+run()

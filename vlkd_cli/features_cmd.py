@@ -60,7 +60,7 @@ def extract_command(
     """Encode a dataset with a locked tower (eval mode, no augmentation) into resumable
     safetensors shards keyed by sample key, with a manifest."""
     check_launch(nproc_per_node, nnodes, node_rank, master_port)
-    from vlkd_core.features import ExtractConfig, extract
+    from vlkd_core.features import ExtractConfig
     options = parse_options(data_option, "--data-option")
     named = list(given_towers(towers, TOWER_PARTS).values())
     if len(named) > 1:
@@ -77,6 +77,7 @@ def extract_command(
         command_url_trust(allow_pipe, [options])
         raise typer.Exit(launch("features extract", nproc_per_node, nnodes, node_rank, rdzv_endpoint,
                                 master_port, ctx))
+    from vlkd_core.features import extract  # after the launch: the launcher needs no torch
     with command_url_trust(allow_pipe, [options]):
         manifest = extract(cfg, console=console)
     if manifest is not None and int(os.environ.get("RANK", "0")) == 0:

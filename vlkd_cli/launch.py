@@ -37,7 +37,7 @@ def strip_launch_flags(argv: list[str]) -> list[str]:
 
 def _torchrun_command(command: str, nproc: int, nnodes: int, node_rank: int, rdzv_endpoint: Optional[str],
                      master_port: Optional[int], argv: list[str]) -> list[str]:
-    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--nnodes={nnodes}"]
+    cmd = [sys.executable, "-m", "vlkd_cli.torchrun", f"--nproc-per-node={nproc}", f"--nnodes={nnodes}"]
     if nnodes > 1:
         if not rdzv_endpoint:
             fail("--nnodes > 1 needs --rdzv-endpoint HOST:PORT")

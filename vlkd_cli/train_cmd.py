@@ -68,7 +68,6 @@ def train_command(ctx: typer.Context, config: Optional[Path] = None, nproc_per_n
     """Train: compose towers, heads and losses from plugins (defaults: the MiniLM→image distillation job)."""
     check_launch(nproc_per_node, nnodes, node_rank, master_port)
     from vlkd_core._host.grammar import parse_eval_spec
-    from vlkd_core.training import train
     given = given_config(values)
     cfg, recipe = resolve_config(config, given)
     typed = [cfg.data_options if "data_options" in given else {},
@@ -76,6 +75,7 @@ def train_command(ctx: typer.Context, config: Optional[Path] = None, nproc_per_n
     if needs_launch(nproc_per_node, nnodes):
         command_url_trust(allow_pipe, typed)  # refuse a typed pipe: before launching
         raise typer.Exit(launch("train", nproc_per_node, nnodes, node_rank, rdzv_endpoint, master_port, ctx))
+    from vlkd_core.training import train  # after the launch: the launcher needs no torch (~3 s)
     if recipe is not None and recipe.line() and int(os.environ.get("RANK", "0")) == 0:
         console.print(f"[dim]{recipe.line()}[/]", soft_wrap=True, highlight=False)
     with command_url_trust(allow_pipe, typed):

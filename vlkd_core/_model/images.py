@@ -25,10 +25,7 @@ from torchvision import transforms as T
 from torchvision.transforms import InterpolationMode
 
 from .abilities import HasImageSpec
-
-AUGMENT_PRESETS = ("openclip", "imagenet", "none")
-OPENCLIP_SCALE = (0.9, 1.0)
-IMAGENET_SCALE = (0.08, 1.0)
+from .augment_presets import AUGMENT_PRESETS, IMAGENET_SCALE, OPENCLIP_SCALE, RANDOM_CROPS, RANDOM_PRESETS  # noqa: F401 (the presets' home)
 
 
 def to_rgb(image):
@@ -139,22 +136,14 @@ def _crop_box(height: int, width: int, scale: tuple[float, float],
     return (height - h) // 2, (width - w) // 2, h, w
 
 
-# preset -> (crop scale, horizontal flip) of its random crop
-_AUGMENTATIONS: dict[str, tuple[tuple[float, float], bool]] = {
-    "openclip": (OPENCLIP_SCALE, False), "imagenet": (IMAGENET_SCALE, True)}
-
-
-RANDOM_PRESETS = tuple(_AUGMENTATIONS)  # the presets that draw a random view
-
-
 def train_transform(spec: ImageSpec, augment: str = "openclip") -> Callable:
     """The training transform of an augmentation preset (see the module docstring)."""
     if augment == "none":
         return eval_transform(spec)
-    if augment not in _AUGMENTATIONS:
+    if augment not in RANDOM_CROPS:
         from ..errors import UsageError
         raise UsageError(f"--augment '{augment}' must be one of {', '.join(AUGMENT_PRESETS)}")
-    scale, flip = _AUGMENTATIONS[augment]
+    scale, flip = RANDOM_CROPS[augment]
     return RandomCropTransform(spec, scale, flip)
 
 
@@ -209,7 +198,7 @@ def describe_image_transforms(tower, augment: str) -> dict:
     info = {"size": spec.size, "filter": spec.interpolation.value,
             "mean": [round(m, 4) for m in spec.mean], "std": [round(s, 4) for s in spec.std],
             "eval": "shorter side resized, centre crop", "train": "as eval"}
-    if augment in _AUGMENTATIONS:
-        scale, flip = _AUGMENTATIONS[augment]
+    if augment in RANDOM_CROPS:
+        scale, flip = RANDOM_CROPS[augment]
         info["train"] = f"random resized crop scale={scale}, {'horizontal flip' if flip else 'no flip'}"
     return info

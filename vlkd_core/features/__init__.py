@@ -9,7 +9,17 @@ train many students from the stored features (`vlkd train --teacher-features DIR
 
 The layout and key scheme: :mod:`vlkd_core.features.layout`.
 """
-from .extract import ExtractConfig, extract
-from .store import FeatureStore, StoredFeatures
+from .extract_config import ExtractConfig
 
 __all__ = ["ExtractConfig", "extract", "FeatureStore", "StoredFeatures"]
+
+# imported on first use: `vlkd features extract --nproc-per-node N` checks its ExtractConfig in a
+# launcher that never needs torch
+_LAZY = {"extract": ".extraction", "FeatureStore": ".store", "StoredFeatures": ".store"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
