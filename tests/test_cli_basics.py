@@ -92,3 +92,36 @@ def test_weighted_names():
         ("infonce", 1.0), ("simreg", 0.5), ("seed", 1.0)]
     with pytest.raises(vlkd_core.UsageError, match="'simreg:x'"):
         vlkd_core.parse_weighted_names("simreg:x")
+
+
+def test_the_entry_points_skip_the_final_collection():
+    """`vlkd` (console script), `python -m vlkd_cli` and the torchrun wrapper end with gc frozen:
+    the interpreter's last collection over torch's objects costs ~1.4 s a process (see
+    benchmarks/cli_startup.py). `main`, which tests call in their own process, freezes nothing."""
+    from importlib.metadata import entry_points
+    assert [ep.value for ep in entry_points(group="console_scripts", name="vlkd")] == ["vlkd_cli.app:run"]
+    probe = ("import atexit, gc, sys\natexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))\n"
+             "sys.argv = ['vlkd', '--version']\nfrom vlkd_cli.app import {}\n{}()")
+    for function, frozen in (("run", True), ("main", False)):
+        out = subprocess.run([sys.executable, "-c", probe.format(function, function)], capture_output=True,
+                             text=True)
+        assert out.stdout.splitlines()[-1] == f"frozen {frozen}", (function, out.stdout, out.stderr)
+    wrapper = subprocess.run([sys.executable, "-m", "vlkd_cli.torchrun", "--help"], capture_output=True, text=True)
+    assert wrapper.returncode == 0 and "--nproc-per-node" in wrapper.stdout, wrapper.stderr
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "--image", "toy:tiny", "--text", "toy:tiny", "--data-option", "length=64"],
+    ["features", "extract", "--data", "shapes", "--data-option", "length=32", "--text", "toy:tiny"],
+])
+def test_a_multi_process_launcher_imports_no_torch(tmp_path, command):
+    """The process that starts torchrun only checks the command line: torch (~3 s here) is
+    imported by the workers alone. The probe stops at the launch and reports what was imported."""
+    out_flag = ["--out", str(tmp_path / "store")] if command[0] == "features" else ["--output-dir", str(tmp_path)]
+    argv = ["vlkd", *command, *out_flag, "--nproc-per-node", "2"]
+    probe = ("import json, sys\nimport vlkd_cli.launch as launch\n"
+             "def stop(cmd, env):\n    print(json.dumps([m for m in %r if m in sys.modules] + cmd[2:3]))\n    return 0\n"
+             "launch.run_forwarding_signals = stop\nsys.argv = %r\nfrom vlkd_cli.app import main\nmain()") % (HEAVY, argv)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == ["vlkd_cli.torchrun"]
