@@ -77,8 +77,12 @@ def arm(point: str, n: int, folder: str | None = None) -> None:
 
 
 def _hold(marker: Path, go: Path, text: str) -> None:
-    """Say where the run is (``marker``) and wait for the test's ``go`` (a file, not a timer)."""
-    marker.write_text(text)
+    """Say where the run is (``marker``) and wait for the test's ``go`` (a file, not a timer).
+    The marker appears whole (written aside, then renamed): a test polling for it never reads
+    it half-written, which happened under load."""
+    aside = marker.with_name(f".{marker.name}.{os.getpid()}")  # ranks of one run hold at once
+    aside.write_text(text)
+    os.replace(aside, marker)
     deadline = time.time() + 120
     while not go.exists() and time.time() < deadline:
         time.sleep(0.01)
