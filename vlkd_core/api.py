@@ -102,8 +102,10 @@ def build_backbone(spec: str, modality: str = "image", pretrained: str | None = 
         raise UnknownComponentError("model", parsed.model, component.models() or [],
                                     where=f"family '{parsed.family}'")
     _check_options(component, options, fixed=("model", "modality", "pretrained"))
-    backbone = component.resolve()(model=parsed.model, modality=modality, pretrained=pretrained,
-                                   **options)
+    from ._model.pretrained_flag import pretrained_named_by
+    with pretrained_named_by(f"--{modality}-pretrained", keep_outer=True):  # what the family's errors name
+        backbone = component.resolve()(model=parsed.model, modality=modality, pretrained=pretrained,
+                                       **options)
     for attr in ("modality", "output_dim"):
         if not hasattr(backbone, attr):
             raise UsageError(f"backbone family '{parsed.family}' (plugin '{component.plugin}') "

@@ -21,6 +21,7 @@ What is here, by what a plugin writes:
   ``eval_transform``, ``DepthFromBlocks`` (``--layer-decay`` and ``--inherit-layers`` from block
   patterns),
   ``PromptContext`` and ``CTX_INIT_STD`` (CoOp prompts), ``load_state_dict_file``,
+  ``pretrained_flag`` (the flag a message about the weights names: ``--image-pretrained``, ...),
   ``hub_offline_when_unreachable``, ``hub_reachable``, the freeze helpers ``lock`` (the engine's
   one way to lock a tower), ``apply_freeze`` and ``keep_frozen_in_eval``,
   ``shared_build`` (one model built once for both towers of a run), and the optional abilities
@@ -64,6 +65,7 @@ _EXPORTS = {
     "interpolation_mode": "._model.images", "to_rgb": "._model.images", "DepthFromBlocks": "._model.depth",
     "eval_transform": "._model.images",
     "PromptContext": "._model.prompt_context", "load_state_dict_file": "._runfiles.weights",
+    "pretrained_flag": "._model.pretrained_flag",
     "CTX_INIT_STD": "._model.prompt_context",
     "hub_offline_when_unreachable": "._runtime.hub",
     "hub_reachable": "._runtime.hub",

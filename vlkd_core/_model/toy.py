@@ -85,5 +85,5 @@ def build_toy_backbone(model: str, modality: str = "image", pretrained: str | No
              else ToyTextTower(width, output_dim, dropout=dropout))
     if pretrained:
         from .._runfiles.weights import load_state_dict_file
-        tower.load_state_dict(load_state_dict_file(pretrained, flag="pretrained"))
+        tower.load_state_dict(load_state_dict_file(pretrained))
     return tower

@@ -8,8 +8,13 @@ from typing import Any
 from ..errors import UsageError
 
 
-def load_state_dict_file(path: str | Path, flag: str = "--pretrained") -> dict:
-    """Read a ``.safetensors`` or ``.pt/.pth/.bin`` state dict; unwraps ``{"state_dict": ...}``."""
+def load_state_dict_file(path: str | Path, flag: str | None = None) -> dict:
+    """Read a ``.safetensors`` or ``.pt/.pth/.bin`` state dict; unwraps ``{"state_dict": ...}``.
+    Errors name ``flag``; by default the flag that gave the weights of the tower being built
+    (:func:`vlkd_core.sdk.pretrained_flag`)."""
+    if flag is None:
+        from .._model.pretrained_flag import pretrained_flag
+        flag = pretrained_flag()
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{flag}: weights file '{path}' does not exist")

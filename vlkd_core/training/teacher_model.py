@@ -144,7 +144,9 @@ def _from_towers(spec: str, pretrained: str | None, cache_dir: str | None) -> tu
         raise UsageError(f"--teacher-model '{spec}': give one family:model or IMAGE_SPEC+TEXT_SPEC "
                          "(and --teacher-pretrained A+B for two specs)")
     from .._model.sharing import sharing
-    with torch.random.fork_rng(devices=[]), sharing():  # the student's init is left alone
+    from .._model.pretrained_flag import pretrained_named_by
+    with torch.random.fork_rng(devices=[]), sharing(), pretrained_named_by("--teacher-pretrained"):
+        # (the student's init is left alone; a family's error names --teacher-pretrained)
         towers = [api.build_backbone(s, modality=side, pretrained=w, **({"cache_dir": cache_dir} if cache_dir else {}))
                   for s, side, w in zip(specs, ("image", "text"), weights)]
     scales = [getattr(t, "logit_scale", None) for t in towers]

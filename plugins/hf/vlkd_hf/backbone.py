@@ -6,7 +6,7 @@ from pathlib import Path
 from torch import nn
 
 from vlkd_core.errors import UsageError
-from vlkd_core.sdk import apply_freeze
+from vlkd_core.sdk import apply_freeze, pretrained_flag
 
 from .pooling import POOLERS
 from .promptbert import DEFAULT_TEMPLATE
@@ -86,16 +86,16 @@ def load_tower_file(tower: nn.Module, path: str) -> bool:
     """Load a tower state dict saved with ``torch.save(tower.state_dict())`` / safetensors.
     A tower saved without learnable prompts may get new ones; returns whether prompts were loaded."""
     from vlkd_core.sdk import load_state_dict_file
-    state = load_state_dict_file(Path(path).expanduser(), flag="--pretrained")
+    state = load_state_dict_file(Path(path).expanduser())
     try:
         missing, unexpected = tower.load_state_dict(state, strict=False)
     except RuntimeError as exc:
-        raise UsageError(f"--pretrained '{path}' does not fit this model: "
+        raise UsageError(f"{pretrained_flag()} '{path}' does not fit this model: "
                          f"{str(exc).splitlines()[-1].strip()}") from None
     missing = [key for key in missing if not key.startswith("prompt.")]
     if missing or unexpected:
         bad = (missing or unexpected)[0]
-        raise UsageError(f"--pretrained '{path}' does not fit this model: "
+        raise UsageError(f"{pretrained_flag()} '{path}' does not fit this model: "
                          f"{'missing' if missing else 'unexpected'} key '{bad}'")
     return any(key.startswith("prompt.") for key in state)
 

@@ -1,12 +1,15 @@
 """``openclip:<name>``: one tower of an OpenCLIP model, built by open_clip itself."""
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from torch import nn
 
 from vlkd_core.errors import UsageError
-from vlkd_core.sdk import hub_offline_when_unreachable, shared_build
+from vlkd_core.sdk import hub_offline_when_unreachable, pretrained_flag, shared_build
 from .towers import OpenCLIPImageTower, OpenCLIPTextTower
 
 SCHEMAS = ("hf-hub:", "local-dir:")
@@ -19,7 +22,7 @@ def _tower_file_state(pretrained: str | None) -> dict | None:
     if pretrained is None or not Path(pretrained).expanduser().is_file():
         return None
     from vlkd_core.sdk import load_state_dict_file
-    state = load_state_dict_file(Path(pretrained).expanduser(), flag="--pretrained")
+    state = load_state_dict_file(Path(pretrained).expanduser())
     prefixes = {key.split(".", 1)[0] for key in state}
     # an image tower's keys, or a text tower's (with its learnable prompt, if any)
     return state if prefixes and (prefixes <= {"visual"} or prefixes <= {"text", "prompt"}) else None
@@ -31,7 +34,7 @@ def _source(model: str, pretrained: str | None, tower_file: bool) -> tuple[str, 
     stay as ``pretrained``."""
     if model.startswith(SCHEMAS):  # the name already says where config and weights live
         if pretrained is not None and not tower_file:
-            raise UsageError(f"openclip:{model} brings its own weights; drop --pretrained '{pretrained}'")
+            raise UsageError(f"openclip:{model} brings its own weights; drop {pretrained_flag()} '{pretrained}'")
         return model, None
     if pretrained is None or tower_file:
         return model, None
@@ -57,18 +60,33 @@ class SharedModel:
 builds = 0  # open_clip models this process built (the tests count them)
 
 
+@contextmanager
+def _unknown_tag_not_logged() -> Iterator[None]:
+    """open_clip logs an unknown tag on the root logger before raising; the raise becomes our
+    one-line error naming the tags, so its log line would be a second, rawer copy of it."""
+    def keep(record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Pretrained tag or path")
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
+
+
 def _create_model(name: str, weights: str | None, pretrained: str | None, model: str, kwargs: dict) -> nn.Module:
     import open_clip
     global builds
     with hub_offline_when_unreachable() as offline:
         try:
             # the transforms are the core's, built from visual.preprocess_cfg (set by create_model)
-            clip = open_clip.create_model(name, pretrained=weights, **kwargs)
+            with _unknown_tag_not_logged():
+                clip = open_clip.create_model(name, pretrained=weights, **kwargs)
         except RuntimeError as exc:
             message = str(exc)
             if "not a known tag" in message:
                 tags = open_clip.list_pretrained_tags_by_model(model)
-                raise UsageError(f"--pretrained '{pretrained}' is neither a file nor an open_clip tag "
+                raise UsageError(f"{pretrained_flag()} '{pretrained}' is neither a file nor an open_clip tag "
                                  f"of {model} (tags: {', '.join(tags) or 'none'})") from None
             if "download" in message.lower() or "HF Hub" in message:
                 raise _offline_error(pretrained, offline, exc) from None
@@ -123,9 +141,9 @@ def create(model: str, pretrained: str | None, modality: str, image_size: int | 
 
 def _offline_error(what: str | None, offline: bool, exc: Exception) -> UsageError:
     reason = "the Hugging Face Hub is unreachable (offline)" if offline else "download failed"
-    return UsageError(f"--pretrained {what}: cannot fetch open_clip weights, {reason} "
+    return UsageError(f"{pretrained_flag()} {what}: cannot fetch open_clip weights, {reason} "
                       f"({type(exc).__name__}); pre-fill --cache-dir, or pass a local checkpoint "
-                      f"file / local directory as --pretrained")
+                      f"file / local directory as {pretrained_flag()}")
 
 
 def _check_tower_options(modality: str, image_only: dict, text_only: dict) -> None:
@@ -173,7 +191,7 @@ def build_openclip_backbone(model: str, modality: str = "image", pretrained: str
     if prompted:
         tower.add_prompt(prompt_tokens, prompt_init)
     if tower_state is not None:
-        _load_tower_state(tower, tower_state, f"--pretrained '{pretrained}' does not fit "
+        _load_tower_state(tower, tower_state, f"{pretrained_flag()} '{pretrained}' does not fit "
                                               f"openclip:{model} {modality} tower")
         if prompted and not any(k.startswith("prompt.") for k in tower_state):
             tower.add_prompt(prompt_tokens, prompt_init)  # a phrase's embeddings from the loaded weights

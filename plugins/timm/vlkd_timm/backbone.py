@@ -11,7 +11,7 @@ from torch import nn
 from vlkd_core.errors import UsageError
 from vlkd_core.sdk import ImagePreprocess, ImageSpec, interpolation_mode
 
-from vlkd_core.sdk import hub_offline_when_unreachable
+from vlkd_core.sdk import hub_offline_when_unreachable, pretrained_flag
 from .weights import load_weights_into
 
 DEFAULT_TAGS = ("default", "true", "yes", "1")
@@ -85,6 +85,15 @@ def _is_local(pretrained: str | None) -> bool:
     return pretrained is not None and Path(pretrained).expanduser().exists()
 
 
+WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
+
+
+def _names_a_file(pretrained: str) -> bool:
+    """A path, not a tag: timm tags (``a1_in1k``) have no slash and no weights suffix. Taken
+    for a tag, a missing file became the model name ``model./path`` (timm's ValueError)."""
+    return "/" in pretrained or pretrained.startswith(("~", ".")) or pretrained.lower().endswith(WEIGHT_SUFFIXES)
+
+
 def create(model: str, pretrained: str | None, image_size: int | None, cache_dir: str | None,
            num_classes: int = 0) -> nn.Module:
     """``timm.create_model`` with a tag (``default`` or e.g. ``a1_in1k``) or no weights.
@@ -95,6 +104,8 @@ def create(model: str, pretrained: str | None, image_size: int | None, cache_dir
         use_hub = True
         if pretrained.startswith("hf-hub:"):  # e.g. hf-hub:timm/resnet18.a1_in1k
             name = pretrained
+        elif _names_a_file(pretrained):
+            raise UsageError(f"{pretrained_flag()}: weights file '{pretrained}' does not exist")
         elif pretrained.lower() not in DEFAULT_TAGS:
             name = f"{model}.{pretrained}"
     kwargs: dict = {"num_classes": num_classes}
@@ -109,19 +120,20 @@ def create(model: str, pretrained: str | None, image_size: int | None, cache_dir
                 if "img_size" not in str(exc):
                     raise
                 return timm.create_model(name, pretrained=use_hub, **kwargs)
-    except RuntimeError as exc:
-        if "Unknown model" in str(exc) or "Invalid pretrained tag" in str(exc):
-            tags = [t.split(".", 1)[1] for t in timm.list_pretrained(f"{model}.*")]
-            raise UsageError(f"--pretrained '{pretrained}' is not a timm tag of {model} "
-                             f"(tags: {', '.join(tags) or 'none'}) nor a local file") from None
-        raise
-    except (OSError, ConnectionError) as exc:
+    except (OSError, ConnectionError) as exc:  # first: hub errors are also ValueErrors
         if not use_hub:
             raise
         where = "offline" if offline else "download failed"
-        raise UsageError(f"--pretrained {pretrained}: cannot fetch timm weights for {name} "
+        raise UsageError(f"{pretrained_flag()} {pretrained}: cannot fetch timm weights for {name} "
                          f"({where}: {type(exc).__name__}); pre-fill --cache-dir or pass a local "
-                         f"weights file as --pretrained") from None
+                         f"weights file as {pretrained_flag()}") from None
+    except (RuntimeError, ValueError) as exc:
+        if any(sign in str(exc) for sign in ("Unknown model", "Invalid pretrained tag",
+                                              "no source prefix")):  # the last: a tag timm reads as a path
+            tags = [t.split(".", 1)[1] for t in timm.list_pretrained(f"{model}.*")]
+            raise UsageError(f"{pretrained_flag()} '{pretrained}' is not a timm tag of {model} "
+                             f"(tags: {', '.join(tags) or 'none'}) nor a local file") from None
+        raise
 
 
 @torch.no_grad()

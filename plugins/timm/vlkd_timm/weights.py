@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from vlkd_core.errors import UsageError
+from vlkd_core.sdk import pretrained_flag
 
 
 def _kind(key: str) -> str:
@@ -57,7 +58,7 @@ def _foreign(state: dict, model: nn.Module) -> bool:
 def load_weights_into(model: nn.Module, path: str | Path) -> None:
     """Load a local file into a timm model (with or without its classifier)."""
     from vlkd_core.sdk import load_state_dict_file
-    state = load_state_dict_file(Path(path).expanduser(), flag="--pretrained")
+    state = load_state_dict_file(Path(path).expanduser())
     if state and all(k.startswith("model.") for k in state):  # a saved vlkd tower
         state = {k[len("model."):]: v for k, v in state.items()}
     if _foreign(state, model):
@@ -67,10 +68,10 @@ def load_weights_into(model: nn.Module, path: str | Path) -> None:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatches are raised even when not strict
         detail = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), str(exc))
-        raise UsageError(f"--pretrained '{path}' does not fit this model: {detail}") from None
+        raise UsageError(f"{pretrained_flag()} '{path}' does not fit this model: {detail}") from None
     stray = [k for k in unexpected if not k.startswith(head)]
     if missing or stray:
         bad = (missing or stray)[0]
-        raise UsageError(f"--pretrained '{path}' does not fit this model: "
+        raise UsageError(f"{pretrained_flag()} '{path}' does not fit this model: "
                          f"{'missing' if missing else 'unexpected'} key '{bad}' "
                          f"({len(missing)} missing, {len(stray)} unexpected)")

@@ -11,7 +11,7 @@ from torch import nn
 from vlkd_core.sdk import DepthFromBlocks
 from vlkd_core.errors import UsageError
 
-from vlkd_core.sdk import ImagePreprocess, ImageSpec
+from vlkd_core.sdk import ImagePreprocess, ImageSpec, pretrained_flag
 
 from .transforms import spec_from_weights
 
@@ -52,7 +52,7 @@ def resolve_weights(model: str, pretrained: str | None):
     tag = pretrained.split(".")[-1] if pretrained.startswith(enum.__name__ + ".") else pretrained
     members = list(enum.__members__)
     if tag not in members:
-        raise UsageError(f"--pretrained '{pretrained}' is neither a file nor a weights tag of "
+        raise UsageError(f"{pretrained_flag()} '{pretrained}' is neither a file nor a weights tag of "
                          f"torchvision:{model} (tags: {', '.join(members)})")
     return enum[tag]
 
@@ -93,9 +93,9 @@ def build_model(model: str, weights, cache_dir: str | None, image_size: int | No
     except (OSError, RuntimeError) as exc:
         if weights is None or not _is_download_error(exc):
             raise
-        raise UsageError(f"--pretrained {weights}: cannot download torchvision weights ({exc}); "
+        raise UsageError(f"{pretrained_flag()} {weights}: cannot download torchvision weights ({exc}); "
                          f"put the file in --cache-dir (torch.hub layout: <cache-dir>/checkpoints/) "
-                         f"or pass a local weights file as --pretrained") from None
+                         f"or pass a local weights file as {pretrained_flag()}") from None
 
 
 def _is_download_error(exc: Exception) -> bool:
@@ -151,18 +151,18 @@ def load_local_weights(model: nn.Module, path: str, classifier: str) -> None:
     """Load a torchvision checkpoint (with or without its classifier) or a saved tower
     (``model.``-prefixed keys); every backbone tensor must be present."""
     from vlkd_core.sdk import load_state_dict_file
-    state = load_state_dict_file(Path(path).expanduser(), flag="--pretrained")
+    state = load_state_dict_file(Path(path).expanduser())
     if state and all(k.startswith("model.") for k in state):
         state = {k[len("model."):]: v for k, v in state.items()}
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatches are raised even when not strict
         detail = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), str(exc))
-        raise UsageError(f"--pretrained '{path}' does not fit this model: {detail}") from None
+        raise UsageError(f"{pretrained_flag()} '{path}' does not fit this model: {detail}") from None
     stray = [k for k in unexpected if not k.startswith(classifier + ".") and k.split(".")[0] not in AUX_MODULES]
     if missing or stray:
         bad = (missing or stray)[0]
-        raise UsageError(f"--pretrained '{path}' does not fit this model: "
+        raise UsageError(f"{pretrained_flag()} '{path}' does not fit this model: "
                          f"{'missing' if missing else 'unexpected'} key '{bad}' "
                          f"({len(missing)} missing, {len(stray)} unexpected)")
 
