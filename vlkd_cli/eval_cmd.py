@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from vlkd_core.training.config import TowerConfig
+from vlkd_core.training.config import TowerConfig, options
 
 from .common import command_url_trust, console, fail, handle_errors
 from .tower_options import given_towers, tower_flags
@@ -38,6 +38,8 @@ def eval_command(
     allow_pipe: bool = typer.Option(False, "--allow-pipe", help="Let pipe:/remote shard URLs typed in "
                                     "--eval on this command line run their command (never honoured "
                                     "from the run's saved config)."),
+    cache_dir: Optional[str] = typer.Option(None, "--cache-dir", help=options()["cache_dir"].help +
+                                            " For a run: instead of the one it was trained with."),
     **towers,
 ):
     """Evaluate a run, a checkpoint, or pretrained towers; prints a table and writes eval.json."""
@@ -54,10 +56,10 @@ def eval_command(
             fail("--wise-ft needs a RUN_OR_CHECKPOINT (it interpolates from the run's starting weights)")
     restored = None  # the run evaluated, if any: the plugins' eval hooks see its config and folder
     if target is not None:
-        restored, specs, out, title, weights = _of_run(target, eval, output, wise_ft)
+        restored, specs, out, title, weights = _of_run(target, eval, output, wise_ft, cache_dir)
         model = restored.model
     elif "image" in named:
-        model = _pretrained_towers(named["image"], named.get("text"))
+        model = _pretrained_towers(named["image"], named.get("text"), cache_dir)
         specs, out = list(eval or []), output or Path("eval.json")
         title = "eval: " + " + ".join(tower.spec for tower in named.values())
     else:
@@ -88,11 +90,12 @@ def _write(out: Path, record: dict) -> None:
         write_atomic(out, json.dumps(record, indent=2), durable=False)
 
 
-def _of_run(target: Path, eval: Optional[List[str]], output: Optional[Path], wise_ft: Optional[float]):
+def _of_run(target: Path, eval: Optional[List[str]], output: Optional[Path], wise_ft: Optional[float],
+            cache_dir: Optional[str]):
     """(the restored run, its eval specs, where eval.json goes, the table's title, the weights
     context: WiSE-FT's interpolation or none)."""
     from vlkd_core.training.restore import load_run
-    restored = load_run(target)
+    restored = load_run(target, cache_dir=cache_dir)
     specs = list(eval or restored.config.eval_specs())
     out = output or restored.run_dir / ("eval.json" if wise_ft is None else f"eval-wise-ft-{wise_ft:g}.json")
     title = f"eval: {restored.checkpoint}" + ("" if wise_ft is None else f" (WiSE-FT, alpha {wise_ft:g})")
@@ -103,13 +106,14 @@ def _of_run(target: Path, eval: Optional[List[str]], output: Optional[Path], wis
     return restored, specs, out, title, weights
 
 
-def _pretrained_towers(image: TowerConfig, text: Optional[TowerConfig]):
+def _pretrained_towers(image: TowerConfig, text: Optional[TowerConfig], cache_dir: Optional[str]):
     """Untrained towers as one model; without --text, a stand-in tower that only an evaluator
     reading text refuses (naming --text)."""
     import vlkd_core
     from vlkd_core._model.missing_tower import MissingTower
     from vlkd_core._model.model import DualEncoder
-    towers = {side: vlkd_core.build_backbone(t.spec, side, t.pretrained, **t.options)
+    from vlkd_core.api import with_cache_dir
+    towers = {side: vlkd_core.build_backbone(t.spec, side, t.pretrained, **with_cache_dir(t.spec, t.options, cache_dir))
               for side, t in (("image", image), ("text", text)) if t is not None}
     if text is None:
         return DualEncoder(towers["image"], MissingTower("text", "--text"))

@@ -4,6 +4,8 @@ from typing import List, Optional
 
 import typer
 
+from vlkd_core.training.config import options as train_options
+
 from .common import command_url_trust, console, fail, handle_errors, parse_options
 from .launch import LAUNCH_OPTIONS, check_launch, launch, needs_launch
 from .tower_options import given_towers, tower_flags
@@ -32,7 +34,7 @@ def extract_command(
     data: str = typer.Option(..., "--data", help="Dataset name (as `vlkd train --data`)."),
     data_option: Optional[List[str]] = typer.Option(None, "--data-option", help="key=value for the dataset (repeatable)."),
     split: str = typer.Option("train", "--split", help="Dataset split."),
-    cache_dir: Optional[str] = typer.Option(None, "--cache-dir", help="Where towers cache downloaded weights."),
+    cache_dir: Optional[str] = typer.Option(None, "--cache-dir", help=train_options()["cache_dir"].help),
     out: str = typer.Option(..., "--out", help="Folder of the feature store (resumes what is there)."),
     dtype: str = typer.Option("fp32", "--dtype", help="Stored precision: fp32 | fp16 | bf16."),
     batch_size: int = typer.Option(256, "--batch-size", help="Inputs per forward pass."),

@@ -31,6 +31,17 @@ def get_component(kind: str, name: str) -> Component:
     return get_plugin_manager().registry(normalize_kind(kind)).get(name)
 
 
+def with_cache_dir(spec: str, options: dict[str, Any], cache_dir: str | None) -> dict[str, Any]:
+    """A tower's options with ``--cache-dir`` added when its family takes one (families that
+    download nothing, such as ``toy``, have no such option and get none)."""
+    options = dict(options)
+    if cache_dir:
+        family = get_component("backbones", parse_backbone_spec(spec).family)
+        if "cache_dir" in factory_options(family):
+            options.setdefault("cache_dir", cache_dir)
+    return options
+
+
 def factory_options(component: Component) -> dict[str, Any]:
     """Keyword options of a factory with their defaults (``inspect.Parameter.empty`` if required)."""
     factory = component.resolve()

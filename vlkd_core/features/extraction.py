@@ -34,10 +34,9 @@ KEY_SCHEME = {"image": "<sample key>",
 
 def build_tower(cfg: ExtractConfig) -> torch.nn.Module:
     """The tower as a run's teacher is built: the same options, locked, eval mode."""
-    from ..training.compose import _backbone_options
     tower = cfg.tower
     built = api.build_backbone(tower.spec, modality=tower.side, pretrained=tower.pretrained,
-                               **_backbone_options(tower.spec, tower.options, cfg.cache_dir))
+                               **api.with_cache_dir(tower.spec, tower.options, cfg.cache_dir))
     lock(built)
     return built.eval()
 

@@ -24,15 +24,6 @@ from .teacher_model import build_teacher_model
 SIDES = ("image", "text")
 
 
-def _backbone_options(spec: str, options: dict[str, Any], cache_dir: str | None) -> dict[str, Any]:
-    options = dict(options)
-    if cache_dir:
-        family = api.get_component("backbones", spec.split(":", 1)[0])
-        if "cache_dir" in api.factory_options(family):
-            options.setdefault("cache_dir", cache_dir)
-    return options
-
-
 def share_prototypes(student: nn.Module, teacher: nn.Module) -> None:
     """Teacher and student score against the same prototype vectors (ITRA / ProtoCPC): the
     teacher head's prototype layer (``last_layer``) becomes the student's, learned through the
@@ -87,7 +78,7 @@ def _towers(cfg: TrainConfig, teacher: str | None, inherited: dict | None = None
     def build(side: str) -> nn.Module:
         tower = cfg.tower(side)
         return api.build_backbone(tower.spec, modality=side, pretrained=tower.pretrained,
-                                  **_backbone_options(tower.spec, tower.options, cfg.cache_dir))
+                                  **api.with_cache_dir(tower.spec, tower.options, cfg.cache_dir))
 
     def build_teacher(side: str) -> nn.Module:
         # the global RNG is left as it was, so the student's initialisation does not depend on

@@ -24,14 +24,18 @@ class RestoredRun:
         return self.bundle.model
 
 
-def load_run(path: str | Path) -> RestoredRun:
-    """``path``: a run directory (its latest checkpoint) or a checkpoint folder."""
+def load_run(path: str | Path, cache_dir: str | None = None) -> RestoredRun:
+    """``path``: a run directory (its latest checkpoint) or a checkpoint folder. ``cache_dir``:
+    where its towers find downloaded weights, instead of the run's own ``--cache-dir`` (a run
+    evaluated on another machine)."""
     path = Path(path)
     if not path.exists():
         raise UsageError(f"'{path}' does not exist (expected a run directory or a checkpoint folder)")
     config, folder = saved_config(str(path), None)
     cfg = TrainConfig.from_dict(config, source=str(folder / "meta.json"))
     cfg.resume = None
+    if cache_dir is not None:
+        cfg.cache_dir = cache_dir
     bundle = compose(cfg)
     ckpt.load_weights(folder, bundle)
     bundle.eval()

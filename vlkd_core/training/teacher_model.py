@@ -147,7 +147,7 @@ def _from_towers(spec: str, pretrained: str | None, cache_dir: str | None) -> tu
     from .._model.pretrained_flag import pretrained_named_by
     with torch.random.fork_rng(devices=[]), sharing(), pretrained_named_by("--teacher-pretrained"):
         # (the student's init is left alone; a family's error names --teacher-pretrained)
-        towers = [api.build_backbone(s, modality=side, pretrained=w, **({"cache_dir": cache_dir} if cache_dir else {}))
+        towers = [api.build_backbone(s, modality=side, pretrained=w, **api.with_cache_dir(s, {}, cache_dir))
                   for s, side, w in zip(specs, ("image", "text"), weights)]
     scales = [getattr(t, "logit_scale", None) for t in towers]
     scale = next((float(s) for s in scales if s is not None), None)
