@@ -1,7 +1,7 @@
 """Tensors passed around the ring of ranks with gradient: big_vision's chunked sigmoid loss, in
 open_clip's forms, where each rank keeps its image rows and the text chunks travel.
 
-Gradient convention (as :mod:`vlkd_core._runtime.distributed`): what a rank received carries its gradient
+Gradient convention (as the SDK's ``all_gather_with_grad``): what a rank received carries its gradient
 back the way it came, so each rank's local tensor gets the sum over ranks of the gradients every
 rank's loss puts on it.
 """

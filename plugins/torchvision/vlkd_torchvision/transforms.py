@@ -1,5 +1,5 @@
 """What torchvision weights expect of an image (side, normalisation, filter); the transforms
-themselves are the core's (``vlkd_core._model.images``), shared by every image family."""
+themselves are the core's (``vlkd_core.sdk.ImagePreprocess`` and ``eval_transform``), shared by every image family."""
 from __future__ import annotations
 
 from torchvision.transforms import InterpolationMode
