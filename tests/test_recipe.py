@@ -9,7 +9,8 @@ import torch
 from PIL import Image
 
 import vlkd_core as vlkd
-from vlkd_core._model.images import AUGMENT_PRESETS, ImageSpec, eval_transform, to_rgb, train_transform
+from vlkd_core._model.augment_presets import AUGMENT_PRESETS
+from vlkd_core._model.images import ImageSpec, eval_transform, to_rgb, train_transform
 from vlkd_core.training import TrainConfig, train
 from vlkd_core.training.data import Batch
 from vlkd_core.training.restore import load_run

@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
-from vlkd_core._model.images import OPENCLIP_SCALE, ImagePreprocess, ImageSpec, _crop_box, train_transform
+from vlkd_core._model.augment_presets import OPENCLIP_SCALE
+from vlkd_core._model.images import ImagePreprocess, ImageSpec, _crop_box, train_transform
 from vlkd_core.training.data import TrainView, seeded_transform
 
 SPEC = ImageSpec(48)

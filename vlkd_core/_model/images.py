@@ -25,7 +25,7 @@ from torchvision import transforms as T
 from torchvision.transforms import InterpolationMode
 
 from .abilities import HasImageSpec
-from .augment_presets import AUGMENT_PRESETS, IMAGENET_SCALE, OPENCLIP_SCALE, RANDOM_CROPS, RANDOM_PRESETS  # noqa: F401 (the presets' home)
+from .augment_presets import AUGMENT_PRESETS, RANDOM_CROPS
 
 
 def to_rgb(image):

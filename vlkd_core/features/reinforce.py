@@ -28,7 +28,8 @@ from ..datasets.captions import captions_of
 from ..datasets.keys import caption_entry
 from ..datasets.sampling import view_seed
 from ..errors import UsageError
-from .._model.images import RANDOM_PRESETS, ImagePreprocess, RandomCropTransform, as_uint8, render, train_transform
+from .._model.augment_presets import RANDOM_PRESETS
+from .._model.images import ImagePreprocess, RandomCropTransform, as_uint8, render, train_transform
 from . import layout
 from .encode import TORCH_DTYPES, weights_sha256
 from .fingerprint import data_fingerprint
